@@ -1,0 +1,28 @@
+"""Where the DVC pipeline keeps each stage's outputs; dvc.yaml names the same paths."""
+
+from pathlib import Path
+
+RAW = Path("data/raw")
+AUGMENTED = Path("data/augmented")
+AUGMENT_WORK = Path("data/.augment-shards")  # finished shards for resuming; not a DVC output, so it survives reruns
+RETRIEVER = Path("models/retriever")
+TRAIN_LOG = Path("dvclive/train")
+INDEX = Path("data/index")
+EVAL = Path("data/eval")
+METRICS = Path("metrics")
+
+
+def raw(name: str) -> Path:
+    return RAW / name
+
+
+def index(name: str) -> Path:
+    return INDEX / name
+
+
+def evaluation(name: str) -> Path:
+    return EVAL / name
+
+
+def metrics(name: str) -> Path:
+    return METRICS / f"{name}.json"

@@ -1,0 +1,17 @@
+"""DVC stage download@<name>: fetch one dataset of `download.sources` into data/raw/<name>."""
+
+import sys
+
+from augir import layout
+from augir.cli import run_cli
+from augir.params import load_params
+from augir.sources import fetch_dataset
+
+
+def main(name: str) -> None:
+    params = load_params().download
+    fetch_dataset(params.sources[name], layout.raw(name), seed=params.seed, test_fraction=params.test_fraction)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(lambda: main(sys.argv[1])))

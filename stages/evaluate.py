@@ -1,0 +1,33 @@
+"""DVC stage evaluate@<name>: retrieve for the split's queries, write the run and metrics/<name>.json."""
+
+import sys
+
+from augir import layout
+from augir.beir import load_beir
+from augir.cli import run_cli
+from augir.encoders import load_encoder
+from augir.evaluate import evaluate_split, metrics_record, write_run_outputs
+from augir.fileio import write_json_atomic
+from augir.index import load_index
+from augir.params import load_params
+
+
+def main(name: str) -> None:
+    params = load_params()
+    evaluate = params.evaluate
+    encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length)
+    run, evaluation = evaluate_split(
+        encoder,
+        load_index(layout.index(name)),
+        load_beir(layout.raw(name)),
+        split=evaluate.split,
+        top_k=evaluate.top_k,
+        remove_self_hits=evaluate.remove_self_hits,
+        batch_size=params.encode.batch_size,
+    )
+    write_run_outputs(run, evaluation, layout.evaluation(name), tag="augir")
+    write_json_atomic(layout.metrics(name), metrics_record(evaluation, split=evaluate.split, top_k=evaluate.top_k))
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(lambda: main(sys.argv[1])))

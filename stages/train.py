@@ -1,0 +1,24 @@
+"""DVC stage train: fine-tune `train.model` on real train pairs plus the first `train.augmented_pairs` synthetic ones."""
+
+import sys
+
+from augir import layout
+from augir.beir import load_beir
+from augir.cli import run_cli
+from augir.fileio import write_json_atomic
+from augir.params import load_params
+from augir.train import TrainConfig, real_pairs, synthetic_pairs, train_encoder
+
+
+def main() -> None:
+    params = load_params()
+    config = TrainConfig(**params.train.model_dump(exclude={"datasets"}))
+    pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
+    augmented_corpus = load_beir(layout.raw(params.augment.dataset))
+    pairs += synthetic_pairs(layout.AUGMENTED, augmented_corpus, config.augmented_pairs)
+    stats = train_encoder(pairs, config, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
+    write_json_atomic(layout.metrics("train"), stats)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
