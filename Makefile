@@ -15,6 +15,8 @@ export HF_DATASETS_OFFLINE ?= 1
 export DVC_NO_ANALYTICS ?= 1
 
 BIN := $(VENV)/bin
+# Stage commands say `python`: make it the environment's.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: run test install install-dev clean
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,15 @@ class Generator:
     name: str
     model: Any  # a transformers PreTrainedModel
     tokenizer: Any
+
+    @cached_property
+    def stop_token_ids(self) -> list[int]:
+        """End of sequence and every token that contains a line break: only a query's first line is kept."""
+        ids = {self.tokenizer.eos_token_id}
+        for token, token_id in self.tokenizer.get_vocab().items():
+            if "\n" in self.tokenizer.convert_tokens_to_string([token]):
+                ids.add(token_id)
+        return sorted(i for i in ids if i is not None)
 
 
 def gguf_location(name: str) -> tuple[Path, str]:

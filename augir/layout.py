@@ -4,7 +4,7 @@ from pathlib import Path
 
 RAW = Path("data/raw")
 AUGMENTED = Path("data/augmented")
-AUGMENT_WORK = Path("data/.augment-shards")  # finished shards for resuming; not a DVC output, so it survives reruns
+AUGMENT_WORK = Path("data/.augment-shards")  # finished batches of an interrupted run; not a DVC output, so a rerun finds them
 RETRIEVER = Path("models/retriever")
 TRAIN_LOG = Path("dvclive/train")
 INDEX = Path("data/index")

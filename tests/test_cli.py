@@ -1,0 +1,102 @@
+"""The `augir` command: every stage usable without DVC, and bad input gives one line, exit 1, no output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from augir.cli import main
+
+
+def _corrupt_copy(source, target, name, line_number, replacement):
+    import shutil
+
+    shutil.copytree(source, target)
+    path = target / name
+    lines = path.read_text().splitlines(keepends=True)
+    lines[line_number - 1] = replacement
+    path.write_text("".join(lines))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "replacement", "message"),
+    [
+        ("corpus.jsonl", 2, '{"_id": "d2", "title": "x", "text": \n', "corpus.jsonl:2"),
+        ("corpus.jsonl", 3, '{"title": "no id", "text": "t"}\n', "corpus.jsonl:3"),
+        ("corpus.jsonl", 3, '{"_id": "d1", "title": "again", "text": "dup"}\n', "corpus.jsonl:3"),
+        ("queries.jsonl", 1, '{"_id": "q1"}\n', "queries.jsonl:1"),
+        ("qrels/train.tsv", 2, "q1\tnot-a-doc\t1\n", "train.tsv:2"),
+        ("qrels/test.tsv", 2, "nobody\td5\t1\n", "test.tsv:2"),
+    ],
+)
+def test_bad_input_is_one_line_naming_file_and_line_and_writes_nothing(
+    tmp_path, tiny_beir_dir, capsys, name, line, replacement, message
+):
+    bad = _corrupt_copy(tiny_beir_dir, tmp_path / "bad", name, line, replacement)
+    status = main(["download", "--source", f"local:{bad}", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("\n") == 1 and err.startswith("augir: error: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_corpus_is_refused(tmp_path, tiny_beir_dir, capsys):
+    bad = _corrupt_copy(tiny_beir_dir, tmp_path / "bad", "corpus.jsonl", 1, "")
+    (bad / "corpus.jsonl").write_text("")
+    assert main(["download", "--source", f"local:{bad}", "--out", str(tmp_path / "out")]) == 1
+    assert "corpus.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_download_keeps_the_previous_output(tmp_path, tiny_beir_dir, capsys):
+    out = tmp_path / "out"
+    assert main(["download", "--source", f"local:{tiny_beir_dir}", "--out", str(out)]) == 0
+    before = (out / "corpus.jsonl").read_text()
+    bad = _corrupt_copy(tiny_beir_dir, tmp_path / "bad", "corpus.jsonl", 1, "not json\n")
+    assert main(["download", "--source", f"local:{bad}", "--out", str(out)]) == 1
+    assert (out / "corpus.jsonl").read_text() == before
+
+
+def test_unknown_source_scheme(tmp_path, capsys):
+    assert main(["download", "--source", "ftp:somewhere", "--out", str(tmp_path / "out")]) == 1
+    assert "ftp:somewhere" in capsys.readouterr().err
+
+
+def test_hub_source_fails_fast_offline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["download", "--source", "hf:mteb/scifact", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "network" in err
+
+
+def test_train_encode_evaluate_without_dvc(tmp_path, tiny_beir_dir, tiny_encoder_dir):
+    model = tmp_path / "model"
+    assert main(["train", "--dataset", str(tiny_beir_dir), "--model", str(tiny_encoder_dir), "--epochs", "1",
+                 "--batch-size", "2", "--out", str(model)]) == 0
+    assert main(["encode", "--model", str(model), "--dataset", str(tiny_beir_dir), "--out", str(tmp_path / "index")]) == 0
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", str(model), "--dataset", str(tiny_beir_dir), "--split", "test",
+                 "--index", str(tmp_path / "index"), "--run-dir", str(tmp_path / "eval"), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert {"ndcg_at_10", "recall_at_100", "mrr_at_10", "num_queries"} <= set(metrics)
+    assert metrics["num_queries"] == 2 and metrics["self_hits_removed"] is True
+    run_lines = (tmp_path / "eval" / "run.trec").read_text().splitlines()
+    assert len(run_lines) == 2 * 8 and run_lines[0].split()[3] == "1"
+
+
+def test_unknown_split_is_a_clear_error(tmp_path, tiny_beir_dir, tiny_encoder_dir, capsys):
+    status = main(["evaluate", "--model", str(tiny_encoder_dir), "--dataset", str(tiny_beir_dir), "--split", "dev",
+                   "--out", str(tmp_path / "m.json")])
+    assert status == 1 and "dev" in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_the_console_script_exits_non_zero_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "augir.cli", "download", "--source", f"local:{tmp_path / 'missing'}", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "missing" in result.stderr

@@ -1,0 +1,82 @@
+"""The real `dvc repro` on a small config, in a temporary copy of the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.integration
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def _copy_repository(target: Path) -> Path:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in listed:
+        if (REPO / name).is_file() and not name.startswith(("data/", "models/", "metrics/", "dvclive/")) and name != "dvc.lock":
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    return target
+
+
+def _small_params(repo: Path, dataset_dir: Path) -> dict:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["download"]["sources"] = {"tiny": f"local:{dataset_dir}"}
+    params["augment"].update(dataset="tiny", num_passages=4, batch_size=4, max_new_tokens=12)
+    params["train"].update(datasets=["tiny"], augmented_pairs=4, batch_size=4)
+    params["evaluate"]["datasets"] = ["tiny"]
+    return params
+
+
+def test_dvc_repro_runs_every_stage_and_train_params_leave_augment_alone(tmp_path, tiny_beir_dir):
+    repo = _copy_repository(tmp_path / "repo")
+    params = _small_params(repo, tiny_beir_dir)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "init", "-q"], repo)
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+
+    first = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    for stage in ["download@tiny", "augment", "train", "encode@tiny", "evaluate@tiny"]:
+        assert f"Running stage '{stage}'" in first
+    metrics = json.loads((repo / "metrics" / "tiny.json").read_text())
+    assert metrics["num_queries"] == 2 and 0 <= metrics["ndcg_at_10"] <= 1
+    assert {"ndcg_at_10", "recall_at_100", "mrr_at_10", "num_queries"} <= set(metrics)
+    augment_stats = json.loads((repo / "metrics" / "augment.json").read_text())
+    assert augment_stats["generated"] == 4
+    provenance = (repo / "data" / "augmented" / "provenance.jsonl").read_text()
+    for query_id in ["t1", "t2"]:  # test queries never reach a prompt
+        assert json.dumps(_tiny_query(tiny_beir_dir, query_id))[1:-1] not in provenance
+
+    params["train"]["epochs"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = _run([sys.executable, "-m", "dvc", "status", "--json"], repo)
+    # dvc status lists the stages whose own inputs changed; those after them rerun as a consequence
+    assert set(json.loads(status)) == {"train"}
+
+    second = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    assert "Running stage 'augment'" not in second and "Running stage 'download@tiny'" not in second
+    for stage in ["train", "encode@tiny", "evaluate@tiny"]:
+        assert f"Running stage '{stage}'" in second
+
+
+def _tiny_query(folder: Path, query_id: str) -> str:
+    for line in (folder / "queries.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["_id"] == query_id:
+            return record["text"]
+    raise KeyError(query_id)
