@@ -11,14 +11,13 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from augir.errors import AugirError
+from augir.fileio import atomic_folder
 
 _log = logging.getLogger(__name__)
 
@@ -350,29 +349,18 @@ def _check_replaceable(folder: Path) -> None:
 def write_beir(dataset: BeirDataset, folder: Path) -> None:
     """Write ``dataset`` as a BEIR folder, atomically.
 
-    Everything is written into a sibling temp folder (same file system, so renames are atomic) and only then
-    swapped in; on any failure the temp folder is removed and an existing target is left as it was. Readers never
-    see a half-written folder; they may, for the instant between the two renames, see none.
+    Everything is written into a sibling temp folder (see `augir.fileio.atomic_folder`) and only then swapped
+    in: readers never see a half-written folder, and a failure leaves an existing target as it was.
     """
     folder = Path(folder)
     check_dataset(dataset, str(folder))
     _check_replaceable(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        _write_folder(dataset, tmp)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            old.rmdir()  # only the unique name was wanted; rename needs the path to be free
-            os.rename(folder, old)
-            try:
-                os.rename(tmp, folder)
-            except BaseException:
-                os.rename(old, folder)  # put the previous version back rather than leave nothing
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_folder(folder) as staging:
+        _write_folder(dataset, staging)
+
+
+def read_generated_pairs(folder: Path) -> list[tuple[str, str, str]]:
+    """(query id, query, passage id) of a generated-queries folder (`queries.jsonl`, `qrels/train.tsv`), in file order."""
+    queries = read_queries(folder / QUERIES_FILE)
+    qrels = read_qrels(folder / QRELS_DIR / "train.tsv")
+    return [(query_id, text, doc_id) for query_id, text in queries.items() for doc_id in qrels.get(query_id, {})]

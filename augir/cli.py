@@ -18,24 +18,39 @@ def _download(args: argparse.Namespace) -> None:
 
 
 def _augment(args: argparse.Namespace) -> None:
-    from augir.augment import AugmentConfig, run_augmentation
+    from augir.augment import run_augmentation
     from augir.beir import load_beir
     from augir.fileio import write_json_atomic
+    from augir.params import AugmentParams, validated
 
-    config = AugmentConfig(
-        generator=args.generator,
-        strategy=args.strategy,
-        num_passages=args.num_passages,
-        num_examples=args.num_examples,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
+    values = {key: getattr(args, key) for key in AUGMENT_FLAGS if getattr(args, key) is not None}
+    openai = {key: getattr(args, f"openai_{key}") for key in ("base_url", "model") if getattr(args, f"openai_{key}")}
+    params = validated(AugmentParams, {"dataset": str(args.dataset), **values, "openai": openai}, "augir augment")
     work_dir = args.work_dir or args.out.parent / f".{args.out.name}.work"
-    stats = run_augmentation(load_beir(args.dataset), config, args.out, work_dir)
+    stats = run_augmentation(load_beir(args.dataset), params, args.out, work_dir)
     if args.metrics:
         write_json_atomic(args.metrics, stats.to_json_dict())
     print(f"{args.out}: kept {stats.kept} of {stats.generated} generated queries")
+
+
+def _filter(args: argparse.Namespace) -> None:
+    from augir.beir import load_beir
+    from augir.fileio import write_json_atomic
+    from augir.filtering import run_filter
+    from augir.params import AugmentParams, FilterParams, validated
+
+    values = {key: getattr(args, key) for key in FILTER_FLAGS if getattr(args, key) is not None}
+    params = validated(FilterParams, values, "augir filter")
+    backend = None
+    if params.method == "judge":
+        from augir.backends import make_backend
+
+        judge = validated(AugmentParams, {"dataset": "-", "generator": params.judge_generator}, "augir filter")
+        backend = make_backend(judge)
+    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend)
+    if args.metrics:
+        write_json_atomic(args.metrics, stats)
+    print(f"{args.out}: kept {stats['kept']} of {stats['input']} synthetic queries")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -97,6 +112,55 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(" ".join(f"{key}={value}" for key, value in record.items()))
 
 
+def _publish(args: argparse.Namespace) -> None:
+    from augir.publish import PublishOptions, publish
+
+    options = PublishOptions(
+        params_path=args.params, corpus_name=args.corpus_name, corpus_license=args.corpus_license, to_hub=args.to_hub
+    )
+    counts = publish(args.augmented, args.out, options)
+    where = f" and https://huggingface.co/datasets/{args.to_hub}" if args.to_hub else ""
+    print(f"{args.out}{where}: {counts['queries']} queries, {counts['pairs']} pairs, with provenance")
+
+
+def _grid(args: argparse.Namespace) -> None:
+    import yaml
+
+    from augir.grid import find_grid, load_grid, queue_grid
+
+    root = Path(".")
+    grid = load_grid(find_grid(args.name, root), args.params)
+    queue_grid(grid, yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}, root, dry_run=args.dry_run, run=args.run)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from augir.report import build_matrix, experiments_from_dvc, experiments_from_folder, select_grid, write_report
+
+    root = Path(".")
+    experiments = experiments_from_folder(args.source) if args.source else experiments_from_dvc(root, args.all_commits)
+    title, description = "experiments", ""
+    if args.grid:
+        from augir.grid import find_grid, load_grid
+
+        grid = load_grid(find_grid(args.grid, root), args.params)
+        experiments = select_grid(experiments, grid, root)
+        title, description = grid.name, grid.description
+    matrix = build_matrix(experiments, metric=args.metric, test=args.test, title=args.title or title,
+                          description=description)
+    out = args.out or Path("reports") / (args.title or title)
+    written = write_report(matrix, out)
+    print(f"{out}: {len(matrix.rows)} rows ({', '.join(sorted(written))})")
+    for note in matrix.notes:
+        print(f"note: {note}")
+
+
+FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "batch_size")
+AUGMENT_FLAGS = (
+    "generator", "backend", "strategy", "prompt_format", "examples", "num_examples", "num_passages",
+    "queries_per_passage", "exclude_judged", "temperature", "top_p", "max_new_tokens", "batch_size", "seed",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="augir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,16 +175,38 @@ def build_parser() -> argparse.ArgumentParser:
     augment = commands.add_parser("augment", help="write synthetic queries for corpus passages")
     augment.add_argument("--dataset", type=Path, required=True, help="a BEIR folder")
     augment.add_argument("--out", type=Path, required=True)
-    augment.add_argument("--generator", default="smollm2-135m")
-    augment.add_argument("--strategy", default="question", choices=["question"])
-    augment.add_argument("--num-passages", type=int, default=200)
-    augment.add_argument("--num-examples", type=int, default=3)
-    augment.add_argument("--max-new-tokens", type=int, default=24)
-    augment.add_argument("--batch-size", type=int, default=16)
-    augment.add_argument("--seed", type=int, default=0)
+    augment.add_argument("--generator", help="built-in name (smollm2-135m), folder or hub id")
+    augment.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    augment.add_argument("--strategy", choices=["question", "keyword", "claim", "title", "diverse"])
+    augment.add_argument("--prompt-format", choices=["completion", "chat"])
+    augment.add_argument("--examples", choices=["train", "generic", "none"], help="where few-shot examples come from")
+    augment.add_argument("--num-examples", type=int)
+    augment.add_argument("--num-passages", type=int)
+    augment.add_argument("--queries-per-passage", type=int)
+    augment.add_argument("--exclude-judged", action="store_true", default=None)
+    augment.add_argument("--temperature", type=float, help="0 = greedy")
+    augment.add_argument("--top-p", type=float)
+    augment.add_argument("--max-new-tokens", type=int)
+    augment.add_argument("--batch-size", type=int)
+    augment.add_argument("--seed", type=int)
+    augment.add_argument("--openai-base-url", help="with --backend openai")
+    augment.add_argument("--openai-model", help="with --backend openai (default: --generator)")
     augment.add_argument("--work-dir", type=Path, help="where finished shards are kept for resuming")
     augment.add_argument("--metrics", type=Path, help="write statistics as JSON here")
     augment.set_defaults(handler=_augment)
+
+    filtering = commands.add_parser("filter", help="keep the synthetic queries a retriever or an LLM judge accepts")
+    filtering.add_argument("--dataset", type=Path, required=True, help="the BEIR folder the queries were written for")
+    filtering.add_argument("--augmented", type=Path, required=True, help="output of `augir augment`")
+    filtering.add_argument("--out", type=Path, required=True)
+    filtering.add_argument("--method", choices=["none", "consistency", "judge"], default="consistency")
+    filtering.add_argument("--retriever", help="consistency: bm25 (default) or an encoder")
+    filtering.add_argument("--top-k", type=int)
+    filtering.add_argument("--judge-generator")
+    filtering.add_argument("--min-grade", type=int)
+    filtering.add_argument("--batch-size", type=int)
+    filtering.add_argument("--metrics", type=Path, help="write statistics as JSON here")
+    filtering.set_defaults(handler=_filter)
 
     train = commands.add_parser("train", help="fine-tune a retriever on real plus synthetic pairs")
     train.add_argument("--dataset", type=Path, action="append", required=True, help="BEIR folder (repeatable)")
@@ -158,6 +244,34 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--passage-prefix")
     evaluate.add_argument("--keep-self-hits", action="store_true", help="do not drop results whose id is the query's")
     evaluate.set_defaults(handler=_evaluate)
+
+    publish = commands.add_parser("publish", help="write an augmented set as a Hugging Face dataset with a card")
+    publish.add_argument("augmented", type=Path, help="an augmented folder (queries.jsonl, qrels/, provenance.jsonl)")
+    publish.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
+    publish.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params that made the set")
+    publish.add_argument("--corpus-name", help="default: augment.dataset")
+    publish.add_argument("--corpus-license", help="hub licence id of the corpus (needed unless augir knows it)")
+    publish.add_argument("--to-hub", metavar="REPO", help="also upload to this Hugging Face dataset repo")
+    publish.set_defaults(handler=_publish)
+
+    grid = commands.add_parser("grid", help="queue the DVC experiments of a grid file (grids/<name>.yaml)")
+    grid.add_argument("name", help="a grid in grids/ (cpu-study, paper) or the path of a grid file")
+    grid.add_argument("--dry-run", action="store_true", help="print the `dvc exp run --queue` lines, queue nothing")
+    grid.add_argument("--run", action="store_true", help="then run the queue, one experiment at a time (blocks)")
+    grid.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params the grid applies to")
+    grid.set_defaults(handler=_grid)
+
+    report = commands.add_parser("report", help="the experiment matrix (Markdown, CSV), plots, dvc plots definitions")
+    report.add_argument("--grid", help="only the experiments that are cells of this grid (name or file)")
+    report.add_argument("--from", dest="source", type=Path,
+                        help="a folder of experiment folders (params.yaml, metrics/) instead of `dvc exp show`")
+    report.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
+    report.add_argument("--out", type=Path, help="default: reports/<grid name>, or reports/experiments")
+    report.add_argument("--metric", default="ndcg_at_10", choices=["ndcg_at_10", "recall_at_100", "mrr_at_10"])
+    report.add_argument("--test", default="t-test", choices=["t-test", "wilcoxon"], help="paired test over queries")
+    report.add_argument("--title", help="default: the grid's name")
+    report.add_argument("--params", type=Path, default=Path("params.yaml"), help="with --grid: the params it applies to")
+    report.set_defaults(handler=_report)
     return parser
 
 

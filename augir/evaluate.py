@@ -50,3 +50,13 @@ def write_run_outputs(run: dict[str, dict[str, float]], evaluation: Evaluation, 
     with atomic_folder(out_dir) as staging:
         write_trec_run(run, staging / RUN_FILE, tag)
         (staging / PER_QUERY_FILE).write_text(json.dumps(evaluation.per_query, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def evaluate_bm25(
+    dataset: BeirDataset, *, split: str, top_k: int, remove_self_hits: bool
+) -> tuple[dict[str, dict[str, float]], Evaluation]:
+    """The lexical baseline: BM25 (bm25s) over the corpus for the split's queries, scored like the dense runs."""
+    from augir.bm25 import bm25_run
+
+    run = bm25_run(dataset.corpus, dataset.split_queries(split), top_k)
+    return run, evaluate_run(dataset.qrels[split], run, remove_self_hits=remove_self_hits)

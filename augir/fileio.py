@@ -14,17 +14,29 @@ from typing import Any
 
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `target`; on success it replaces `target` whole."""
+    """Yield an empty folder beside `target`; once the block succeeds it replaces `target` whole.
+
+    On any failure the staging folder is removed and an existing `target` is left as it was. The previous
+    version is renamed aside before the swap and put back if the swap fails, so there is never nothing.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield staging
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old.rmdir()  # only the unique name was wanted; rename needs the path to be free
+            os.rename(target, old)
+            try:
+                os.rename(staging, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

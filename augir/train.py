@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from augir.beir import BeirDataset, document_text, read_qrels, read_queries
+from augir.beir import BeirDataset, document_text, read_generated_pairs
 from augir.encoders import Prefixes, default_prefixes, load_encoder
 from augir.errors import AugirError
 from augir.fileio import atomic_folder
@@ -62,14 +62,11 @@ def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> li
     """The first `limit` synthetic pairs in generation order (the seeded passage order), so scales nest."""
     if limit == 0:
         return []
-    queries = read_queries(augmented_dir / "queries.jsonl")
-    qrels = read_qrels(augmented_dir / "qrels" / "train.tsv")
     pairs = []
-    for query_id, text in queries.items():
-        for doc_id in qrels.get(query_id, {}):
-            if doc_id not in dataset.corpus:
-                raise AugirError(f"{augmented_dir / 'qrels' / 'train.tsv'}: passage {doc_id!r} is not in the corpus")
-            pairs.append(Pair(text, document_text(dataset.corpus[doc_id])))
+    for query_id, text, doc_id in read_generated_pairs(augmented_dir):
+        if doc_id not in dataset.corpus:
+            raise AugirError(f"{augmented_dir / 'qrels' / 'train.tsv'}: passage {doc_id!r} of {query_id} is not in the corpus")
+        pairs.append(Pair(text, document_text(dataset.corpus[doc_id])))
     if len(pairs) < limit:
         raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs")
     return pairs[:limit]

@@ -3,17 +3,21 @@
 import sys
 
 from augir import layout
-from augir.augment import AugmentConfig, run_augmentation
+from augir.augment import run_augmentation
 from augir.beir import load_beir
 from augir.cli import run_cli
 from augir.fileio import write_json_atomic
 from augir.params import load_params
+from augir.published import import_augmented
 
 
 def main() -> None:
     params = load_params().augment
-    config = AugmentConfig(**params.model_dump(exclude={"dataset", "backend"}))
-    stats = run_augmentation(load_beir(layout.raw(params.dataset)), config, layout.AUGMENTED, layout.AUGMENT_WORK)
+    if params.source:  # an existing set (a `dvc import`ed registry version, or the hub): validated, not generated
+        stats = import_augmented(params.source, load_beir(layout.raw(params.dataset)).corpus, layout.AUGMENTED)
+        write_json_atomic(layout.metrics("augment"), stats)
+        return
+    stats = run_augmentation(load_beir(layout.raw(params.dataset)), params, layout.AUGMENTED, layout.AUGMENT_WORK)
     write_json_atomic(layout.metrics("augment"), stats.to_json_dict())
 
 

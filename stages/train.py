@@ -15,7 +15,7 @@ def main() -> None:
     config = TrainConfig(**params.train.model_dump(exclude={"datasets"}))
     pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
     augmented_corpus = load_beir(layout.raw(params.augment.dataset))
-    pairs += synthetic_pairs(layout.AUGMENTED, augmented_corpus, config.augmented_pairs)
+    pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, config.augmented_pairs)
     stats = train_encoder(pairs, config, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
     write_json_atomic(layout.metrics("train"), stats)
 

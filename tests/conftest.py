@@ -118,3 +118,26 @@ def tiny_generator():
     )
     model = LlamaForCausalLM(config).eval()
     return Generator(name="tiny-llama", model=model, tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_generator):
+    from augir.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend(tiny_generator)
+
+
+# ------------------------------------------------------------------------------------------ shared DVC repositories
+# Module-scoped fixtures that build one real DVC repository for several tests need data that outlives a test.
+
+
+@pytest.fixture(scope="session")
+def tiny_beir_session_dir(tmp_path_factory) -> Path:
+    """The tiny BEIR folder (same content as `tiny_beir_dir`), once per session."""
+    from augir.beir import BeirDataset, Document, write_beir
+
+    corpus = {doc_id: Document(doc_id, title, text) for doc_id, (title, text) in TINY_DOCS.items()}
+    qrels = {split: {q: dict(docs) for q, docs in judged.items()} for split, judged in TINY_QRELS.items()}
+    folder = tmp_path_factory.mktemp("tiny-session") / "tiny"
+    write_beir(BeirDataset(corpus=corpus, queries=dict(TINY_QUERIES), qrels=qrels), folder)
+    return folder

@@ -1,36 +1,15 @@
 """The real `dvc repro` on a small config, in a temporary copy of the repository."""
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from repo_copy import copy_repository, run
 
-REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.integration
-
-
-def _run(args: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-def _copy_repository(target: Path) -> Path:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in listed:
-        if (REPO / name).is_file() and not name.startswith(("data/", "models/", "metrics/", "dvclive/")) and name != "dvc.lock":
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, target / name)
-    return target
 
 
 def _small_params(repo: Path, dataset_dir: Path) -> dict:
@@ -43,14 +22,14 @@ def _small_params(repo: Path, dataset_dir: Path) -> dict:
 
 
 def test_dvc_repro_runs_every_stage_and_train_params_leave_augment_alone(tmp_path, tiny_beir_dir):
-    repo = _copy_repository(tmp_path / "repo")
+    repo = copy_repository(tmp_path / "repo")
     params = _small_params(repo, tiny_beir_dir)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["git", "init", "-q"], repo)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
 
-    first = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    first = run([sys.executable, "-m", "dvc", "repro"], repo)
     for stage in ["download@tiny", "augment", "train", "encode@tiny", "evaluate@tiny"]:
         assert f"Running stage '{stage}'" in first
     metrics = json.loads((repo / "metrics" / "tiny.json").read_text())
@@ -64,11 +43,11 @@ def test_dvc_repro_runs_every_stage_and_train_params_leave_augment_alone(tmp_pat
 
     params["train"]["epochs"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    status = _run([sys.executable, "-m", "dvc", "status", "--json"], repo)
+    status = run([sys.executable, "-m", "dvc", "status", "--json"], repo)
     # dvc status lists the stages whose own inputs changed; those after them rerun as a consequence
     assert set(json.loads(status)) == {"train"}
 
-    second = _run([sys.executable, "-m", "dvc", "repro"], repo)
+    second = run([sys.executable, "-m", "dvc", "repro"], repo)
     assert "Running stage 'augment'" not in second and "Running stage 'download@tiny'" not in second
     for stage in ["train", "encode@tiny", "evaluate@tiny"]:
         assert f"Running stage '{stage}'" in second

@@ -1,0 +1,27 @@
+"""DVC stage filter: keep the synthetic queries that `filter.method` accepts; train reads the result."""
+
+import sys
+
+from augir import layout
+from augir.beir import load_beir
+from augir.cli import run_cli
+from augir.filtering import run_filter
+from augir.fileio import write_json_atomic
+from augir.params import load_params
+
+
+def main() -> None:
+    params = load_params()
+    backend = None
+    if params.filter.method == "judge":
+        from augir.backends import make_backend
+
+        backend = make_backend(params.augment.model_copy(update={"generator": params.filter.judge_generator}))
+    dataset = load_beir(layout.raw(params.augment.dataset))
+    stats = run_filter(dataset, layout.AUGMENTED, params.filter, layout.FILTERED, backend,
+                       max_passage_words=params.augment.max_passage_words)
+    write_json_atomic(layout.metrics("filter"), stats)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
