@@ -53,7 +53,7 @@ from augir.errors import AugirError
 from augir.params import Params, _first_problem
 
 GRIDS_DIR = Path("grids")
-TOP_LEVEL_KEYS = ("name", "description", "base", "axes", "exclude", "include")
+TOP_LEVEL_KEYS = ("name", "description", "passage_margin", "base", "axes", "exclude", "include")
 # params whose value is a free-form mapping: given whole, it replaces the mapping in params.yaml
 MAPPING_PARAMS = frozenset({"download.sources"})
 AUGMENTATION_PREFIXES = ("augment.", "filter.")
@@ -125,6 +125,10 @@ class _GridReader:
         for key, value in (("name", name), ("description", description)):
             if not isinstance(value, str):
                 raise self.fail(f"{key}: expected text, got {value!r}")
+        # Clean-up drops some generations: generate for this many passages per synthetic pair the largest scale needs.
+        self.passage_margin = raw.get("passage_margin", 1.0)
+        if isinstance(self.passage_margin, bool) or not isinstance(self.passage_margin, (int, float)) or self.passage_margin < 1:
+            raise self.fail(f"passage_margin: expected a number >= 1, got {self.passage_margin!r}")
         base = self.params_mapping(raw.get("base") or {}, "base")
         axes = self.axes(raw.get("axes") or {})
         exclude = [self.params_mapping(entry, f"exclude[{i}]") for i, entry in enumerate(self.entries(raw, "exclude"))]
@@ -229,7 +233,7 @@ class _GridReader:
         for cell in cells:
             params = self.validated(cell)
             scale = params.train.augmented_pairs
-            needed = math.ceil(scale / params.augment.queries_per_passage)
+            needed = math.ceil(scale * self.passage_margin / params.augment.queries_per_passage)
             if NUM_PASSAGES in cell and params.augment.num_passages < needed:
                 raise self.fail(
                     f"{NUM_PASSAGES}: {params.augment.num_passages} passages cannot give {SCALE}={scale} "

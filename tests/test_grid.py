@@ -50,7 +50,8 @@ def test_cpu_study_has_baselines_for_every_retriever_and_generates_each_augmenta
         key = (cell["augment.generator"], cell["augment.strategy"])
         largest[key] = max(largest.get(key, 0), cell["train.augmented_pairs"])
     for cell in cells:  # one augmentation per (generator, strategy), generated for its largest scale
-        assert cell["augment.num_passages"] == largest[(cell["augment.generator"], cell["augment.strategy"])]
+        # with the grid's passage_margin of 1.3: clean-up drops some generations
+        assert cell["augment.num_passages"] == round(1.3 * largest[(cell["augment.generator"], cell["augment.strategy"])])
     assert largest == {("smollm2-135m", "claim"): 1000, ("smollm2-135m", "question"): 500,
                        ("smollm2-135m", "diverse"): 500, ("gemma3-270m", "claim"): 500}
     baseline_augmentation = {(c["augment.generator"], c["augment.strategy"]) for c in cells if not c["train.augmented_pairs"]}
