@@ -100,3 +100,32 @@ def test_the_console_script_exits_non_zero_with_one_line(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "missing" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_generator_dir(tmp_path_factory, tiny_generator):
+    folder = tmp_path_factory.mktemp("generator") / "tiny-llama"
+    tiny_generator.model.save_pretrained(folder)
+    tiny_generator.tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("strategy", ["question", "keyword", "claim", "title", "diverse"])
+def test_augment_writes_the_three_files_for_each_strategy(tmp_path, tiny_beir_dir, tiny_generator_dir, strategy):
+    out = tmp_path / "augmented"
+    status = main(["augment", "--dataset", str(tiny_beir_dir), "--generator", str(tiny_generator_dir),
+                   "--strategy", strategy, "--num-passages", "4", "--seed", "7", "--max-new-tokens", "4",
+                   "--out", str(out), "--metrics", str(tmp_path / "augment.json")])
+    assert status == 0
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == {
+        "queries.jsonl", "qrels/train.tsv", "provenance.jsonl"}
+    provenance = [json.loads(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
+    assert len(provenance) == 4 and all(r["seed"] is not None and r["strategy"] for r in provenance)
+    assert json.loads((tmp_path / "augment.json").read_text())["generated"] == 4
+
+
+def test_augment_bad_option_is_one_line(tmp_path, tiny_beir_dir, capsys):
+    status = main(["augment", "--dataset", str(tiny_beir_dir), "--queries-per-passage", "2", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1 and "temperature" in err
+    assert not (tmp_path / "o").exists()
