@@ -75,7 +75,7 @@ def test_openai_endpoint_down_is_a_one_line_error():
 @pytest.fixture(scope="module")
 def llama_cpp_server():
     if importlib.util.find_spec("llama_cpp") is None:
-        reason = "llama-cpp-python is not installed (make test-openai installs it; the build takes about 6 minutes)"
+        reason = 'llama-cpp-python is not installed (pip install "llama-cpp-python[server]"; it builds from source)'
         print(reason)
         pytest.skip(reason)
     from augir.generators import gguf_location
