@@ -296,22 +296,21 @@ def _flatten(raw: dict[Any, Any], prefix: str = "") -> Cell:
     return flat
 
 
-def _get(data: dict[str, Any], key: str) -> Any:
+_MISSING = object()
+
+
+def _get(data: dict[str, Any], key: str, default: Any = None) -> Any:
+    """The value at a dotted key of nested mappings, or `default` where the path does not exist."""
     node: Any = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return default
         node = node[part]
     return node
 
 
 def _has(data: dict[str, Any], key: str) -> bool:
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return _get(data, key, _MISSING) is not _MISSING
 
 
 def _product(axes: list[list[Cell]]) -> list[Cell]:
