@@ -24,9 +24,8 @@ from augir.beir import BeirDataset, document_text
 from augir.cleanup import DROP_REASONS, CleanupRules, clean_query
 from augir.fileio import atomic_folder, read_jsonl, write_jsonl
 from augir.params import AugmentParams
-from augir.prompts import STRATEGIES, FewShotExample, Prompt, build_prompt, choose_examples, truncate_words
+from augir.prompts import EXAMPLE_SPLIT, STRATEGIES, FewShotExample, Prompt, build_prompt, choose_examples, truncate_words
 
-EXAMPLE_SPLIT = "train"
 
 
 @dataclass(frozen=True)
