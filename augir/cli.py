@@ -134,7 +134,14 @@ def _grid(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from augir.report import build_matrix, experiments_from_dvc, experiments_from_folder, select_grid, write_report
+    from augir.report import (
+        build_matrix,
+        experiments_from_dvc,
+        experiments_from_folder,
+        save_experiments,
+        select_grid,
+        write_report,
+    )
 
     root = Path(".")
     experiments = experiments_from_folder(args.source) if args.source else experiments_from_dvc(root, args.all_commits)
@@ -149,6 +156,11 @@ def _report(args: argparse.Namespace) -> None:
                           description=description)
     out = args.out or Path("reports") / (args.title or title)
     written = write_report(matrix, out)
+    if args.save_experiments:
+        reported = {row.rev for row in matrix.rows}
+        save_experiments([exp for exp in experiments if exp.rev in reported], args.save_experiments)
+        print(f"{args.save_experiments}: {len(reported & {exp.rev for exp in experiments})} experiments "
+              f"(read back with --from)")
     print(f"{out}: {len(matrix.rows)} rows ({', '.join(sorted(written))})")
     for note in matrix.notes:
         print(f"note: {note}")
@@ -271,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--test", default="t-test", choices=["t-test", "wilcoxon"], help="paired test over queries")
     report.add_argument("--title", help="default: the grid's name")
     report.add_argument("--params", type=Path, default=Path("params.yaml"), help="with --grid: the params it applies to")
+    report.add_argument("--save-experiments", type=Path, metavar="DIR",
+                        help="also write the reported experiments as folders that --from reads back")
     report.set_defaults(handler=_report)
     return parser
 

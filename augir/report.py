@@ -33,7 +33,7 @@ import yaml
 from augir import layout
 from augir.errors import AugirError
 from augir.evaluate import PER_QUERY_FILE
-from augir.fileio import write_text_atomic
+from augir.fileio import atomic_folder, write_json_atomic, write_text_atomic
 from augir.grid import MAPPING_PARAMS, Grid, _absolute_source, _flatten
 from augir.metrics import REPORTED_MEASURES
 
@@ -44,6 +44,7 @@ AUGMENTATION_PREFIXES = ("augment.", "filter.")
 KINDS = ("bm25", "zero-shot", "no-augmentation", "augmented")
 TESTS = ("t-test", "wilcoxon")
 SIGNIFICANCE_LEVEL = 0.05
+IDENTITY_FILE = "experiment.json"  # in an exported experiment folder: its DVC name and revision
 COMPARED = {"augment.generator": "generators", "augment.strategy": "strategies"}
 
 
@@ -161,14 +162,44 @@ def experiments_from_folder(folder: Path) -> list[Experiment]:
             target = base / relative
             return target.read_text(encoding="utf-8") if target.is_file() else None
 
-        found.append(Experiment(path.name, path.name, params, metrics, read_file))
+        identity = _read_identity(path)
+        found.append(Experiment(identity.get("name", path.name), identity.get("rev", path.name), params, metrics,
+                                read_file))
     return found
+
+
+def _read_identity(path: Path) -> dict[str, str]:
+    """The name and revision an exported experiment had in DVC (`experiment.json`), if it was exported."""
+    file = path / IDENTITY_FILE
+    if not file.is_file():
+        return {}
+    try:
+        identity = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise AugirError(f"{file}: not valid JSON ({error})") from error
+    return {key: str(identity[key]) for key in ("name", "rev") if key in identity}
+
+
+def save_experiments(experiments: list[Experiment], folder: Path) -> None:
+    """Each experiment as a folder that `experiments_from_folder` reads back into the same report: `params.yaml`,
+    `metrics/**.json`, the per-query scores of every evaluation dataset, and its DVC name and revision."""
+    with atomic_folder(folder) as staging:
+        for number, exp in enumerate(experiments, start=1):
+            target = staging / f"{number:02d}-{exp.name}"  # read back sorted by name, so in this order
+            write_text_atomic(target / "params.yaml", yaml.safe_dump(exp.params, sort_keys=False))
+            write_json_atomic(target / IDENTITY_FILE, {"name": exp.name, "rev": exp.rev})
+            for relative, data in exp.metrics.items():
+                write_json_atomic(target / relative, data)
+            for dataset in (exp.params.get("evaluate") or {}).get("datasets") or []:
+                text = exp.read_file(per_query_path(dataset))
+                if text is not None:
+                    write_text_atomic(target / per_query_path(dataset), text)
 
 
 def select_grid(experiments: list[Experiment], grid: Grid, root: Path = Path(".")) -> list[Experiment]:
     """The experiments that are cells of `grid` (every param the cell sets is equal)."""
     wanted = [_absolute_cell(cell, root) for cell in grid.cells]
-    return [exp for exp in experiments if any(_same_settings(exp.flat_params(), cell) for cell in wanted)]
+    return [exp for exp in experiments if any(same_settings(exp.flat_params(), cell) for cell in wanted)]
 
 
 def _absolute_cell(cell: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -182,7 +213,8 @@ def _absolute_cell(cell: dict[str, Any], root: Path) -> dict[str, Any]:
     return out
 
 
-def _same_settings(params: dict[str, Any], wanted: dict[str, Any]) -> bool:
+def same_settings(params: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether an experiment's flat params hold every value a grid cell sets (`download.sources` entries one by one)."""
     for key, value in wanted.items():
         parent, _, name = key.rpartition(".")
         if parent in MAPPING_PARAMS:

@@ -14,9 +14,11 @@ from augir.errors import AugirError
 from augir.grid import load_grid
 from augir.report import (
     build_matrix,
+    csv_text,
     experiments_from_exp_show,
     experiments_from_folder,
     paired_p_value,
+    save_experiments,
     select_grid,
     write_report,
 )
@@ -249,3 +251,25 @@ def test_cli_report_from_a_folder(experiments_dir, tmp_path, capsys, monkeypatch
     assert err.count("\n") == 1 and "no finished experiments with metrics" in err
     with pytest.raises(AugirError, match="unknown metric"):
         build_matrix(experiments_from_folder(experiments_dir), metric="map")
+
+
+def test_saved_experiments_read_back_into_the_same_report(experiments_dir, tmp_path):
+    """`--save-experiments` keeps names, revisions, order, metrics and per-query scores: the same matrix.csv."""
+    experiments = experiments_from_folder(experiments_dir)[::-1]  # an order other than the names'
+    for number, exp in enumerate(experiments, start=1):
+        exp.rev = f"{number:040x}"  # as a DVC revision would be
+    original = build_matrix(experiments, title="t")
+    save_experiments(experiments, tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir())[:2] == ["01-zs-l2", "02-q500-l2"]
+    read_back = experiments_from_folder(tmp_path / "saved")
+    assert [(e.name, e.rev) for e in read_back] == [(e.name, e.rev) for e in experiments]
+    assert csv_text(build_matrix(read_back, title="t")) == csv_text(original)
+    assert all(row.p_value["sf"] is not None for row in original.rows if row.kind == "augmented")
+
+
+def test_cli_report_saves_the_reported_experiments(experiments_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--from", str(experiments_dir), "--out", "r", "--save-experiments", "saved"]) == 0
+    assert "saved: 8 experiments" in capsys.readouterr().out
+    assert main(["report", "--from", "saved", "--out", "again"]) == 0
+    assert (tmp_path / "again" / "matrix.csv").read_text() == (tmp_path / "r" / "matrix.csv").read_text()
