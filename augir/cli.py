@@ -158,9 +158,9 @@ def _report(args: argparse.Namespace) -> None:
     written = write_report(matrix, out)
     if args.save_experiments:
         reported = {row.rev for row in matrix.rows}
-        save_experiments([exp for exp in experiments if exp.rev in reported], args.save_experiments)
-        print(f"{args.save_experiments}: {len(reported & {exp.rev for exp in experiments})} experiments "
-              f"(read back with --from)")
+        saved = [exp for exp in experiments if exp.rev in reported]  # duplicates and unfinished ones are not
+        save_experiments(saved, args.save_experiments)
+        print(f"{args.save_experiments}: {len(saved)} experiments (read back with --from)")
     print(f"{out}: {len(matrix.rows)} rows ({', '.join(sorted(written))})")
     for note in matrix.notes:
         print(f"note: {note}")
