@@ -27,7 +27,6 @@ from augir.params import AugmentParams
 from augir.prompts import EXAMPLE_SPLIT, STRATEGIES, FewShotExample, Prompt, build_prompt, choose_examples, truncate_words
 
 
-
 @dataclass(frozen=True)
 class Job:
     """One query to generate."""
