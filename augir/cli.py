@@ -11,15 +11,15 @@ from augir.errors import AugirError
 
 
 def _download(args: argparse.Namespace) -> None:
-    from augir.sources import fetch_dataset
+    from augir.data.sources import fetch_dataset
 
     dataset = fetch_dataset(args.source, args.out, seed=args.seed, test_fraction=args.test_fraction)
     print(f"{args.out}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries, splits {sorted(dataset.qrels)}")
 
 
 def _augment(args: argparse.Namespace) -> None:
-    from augir.augment import run_augmentation
-    from augir.beir import load_beir
+    from augir.augmentation.augment import run_augmentation
+    from augir.data.beir import load_beir
     from augir.fileio import write_json_atomic
     from augir.params import AugmentParams, validated
 
@@ -34,16 +34,16 @@ def _augment(args: argparse.Namespace) -> None:
 
 
 def _filter(args: argparse.Namespace) -> None:
-    from augir.beir import load_beir
+    from augir.data.beir import load_beir
     from augir.fileio import write_json_atomic
-    from augir.filtering import run_filter
+    from augir.filtering.filter import run_filter
     from augir.params import AugmentParams, FilterParams, validated
 
     values = {key: getattr(args, key) for key in FILTER_FLAGS if getattr(args, key) is not None}
     params = validated(FilterParams, values, "augir filter")
     backend = None
     if params.method == "judge":
-        from augir.backends import make_backend
+        from augir.augmentation.backends import make_backend
 
         judge = validated(AugmentParams, {"dataset": "-", "generator": params.judge_generator}, "augir filter")
         backend = make_backend(judge)
@@ -54,46 +54,38 @@ def _filter(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from augir.beir import load_beir
-    from augir.train import TrainConfig, real_pairs, synthetic_pairs, train_encoder
+    from augir.data.beir import load_beir
+    from augir.params import TrainParams, validated
+    from augir.training.pairs import real_pairs, synthetic_pairs
+    from augir.training.train import train_encoder
 
-    config = TrainConfig(
-        model=args.model,
-        query_prefix=args.query_prefix,
-        passage_prefix=args.passage_prefix,
-        augmented_pairs=args.augmented_pairs,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        max_seq_length=args.max_seq_length,
-        seed=args.seed,
-    )
+    values = {key: getattr(args, key) for key in TRAIN_FLAGS}
+    params = validated(TrainParams, {"datasets": [str(folder) for folder in args.dataset], **values}, "augir train")
     datasets = {folder: load_beir(folder) for folder in args.dataset}
     pairs = [pair for folder, data in datasets.items() for pair in real_pairs(data, str(folder))]
-    if args.augmented_pairs:
+    if params.augmented_pairs:
         if args.augmented is None:
             raise AugirError("--augmented-pairs needs --augmented <folder of generated queries>")
-        pairs += synthetic_pairs(args.augmented, datasets[args.dataset[0]], args.augmented_pairs)
-    stats = train_encoder(pairs, config, args.out)
+        pairs += synthetic_pairs(args.augmented, datasets[args.dataset[0]], params.augmented_pairs)
+    stats = train_encoder(pairs, params, args.out)
     print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps")
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from augir.beir import load_beir
-    from augir.encoders import load_encoder
-    from augir.index import build_index, encode_corpus, save_index
+    from augir.data.beir import load_beir
+    from augir.retrieval.index import index_corpus
 
-    encoder = load_encoder(args.model, max_seq_length=args.max_seq_length)
-    doc_ids, embeddings = encode_corpus(encoder, load_beir(args.dataset), args.batch_size)
-    save_index(build_index(doc_ids, embeddings), embeddings, args.out)
-    print(f"{args.out}: {len(doc_ids)} documents indexed")
+    dense = index_corpus(args.model, load_beir(args.dataset), args.out, batch_size=args.batch_size,
+                         max_seq_length=args.max_seq_length)
+    print(f"{args.out}: {len(dense.doc_ids)} documents indexed")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from augir.beir import load_beir
-    from augir.encoders import Prefixes, load_encoder
-    from augir.evaluate import evaluate_model, evaluate_split, metrics_record, write_run_outputs
+    from augir.data.beir import load_beir
     from augir.fileio import write_json_atomic
-    from augir.index import load_index
+    from augir.retrieval.encoders import Prefixes, load_encoder
+    from augir.retrieval.evaluate import evaluate_model, evaluate_split, metrics_record, write_run_outputs
+    from augir.retrieval.index import load_index
 
     prefixes = None
     if args.query_prefix is not None or args.passage_prefix is not None:
@@ -113,7 +105,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _publish(args: argparse.Namespace) -> None:
-    from augir.publish import PublishOptions, publish
+    from augir.sharing.publish import PublishOptions, publish
 
     options = PublishOptions(
         params_path=args.params, corpus_name=args.corpus_name, corpus_license=args.corpus_license, to_hub=args.to_hub
@@ -126,7 +118,7 @@ def _publish(args: argparse.Namespace) -> None:
 def _grid(args: argparse.Namespace) -> None:
     import yaml
 
-    from augir.grid import find_grid, load_grid, queue_grid
+    from augir.study.grid import find_grid, load_grid, queue_grid
 
     root = Path(".")
     grid = load_grid(find_grid(args.name, root), args.params)
@@ -134,7 +126,7 @@ def _grid(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from augir.report import (
+    from augir.study.report import (
         build_matrix,
         experiments_from_dvc,
         experiments_from_folder,
@@ -147,7 +139,7 @@ def _report(args: argparse.Namespace) -> None:
     experiments = experiments_from_folder(args.source) if args.source else experiments_from_dvc(root, args.all_commits)
     title, description = "experiments", ""
     if args.grid:
-        from augir.grid import find_grid, load_grid
+        from augir.study.grid import find_grid, load_grid
 
         grid = load_grid(find_grid(args.grid, root), args.params)
         experiments = select_grid(experiments, grid, root)
@@ -166,6 +158,7 @@ def _report(args: argparse.Namespace) -> None:
         print(f"note: {note}")
 
 
+TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "augmented_pairs", "epochs", "batch_size", "max_seq_length", "seed")
 FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "batch_size")
 AUGMENT_FLAGS = (
     "generator", "backend", "strategy", "prompt_format", "examples", "num_examples", "num_passages",

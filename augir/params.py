@@ -93,7 +93,7 @@ class FilterParams(_Strict):
 class TrainParams(_Strict):
     datasets: list[str] = Field(min_length=1)  # their `train` qrels give the real pairs
     model: str = "minilm-l2"
-    query_prefix: str | None = None  # None: the model's known prefix (see augir.encoders.KNOWN_PREFIXES)
+    query_prefix: str | None = None  # None: the model's known prefix (see augir.retrieval.encoders.KNOWN_PREFIXES)
     passage_prefix: str | None = None
     augmented_pairs: int = Field(0, ge=0)  # first N synthetic pairs; 0 = no augmentation
     epochs: float = Field(1, ge=0)  # 0 = zero-shot: the model is saved untrained
@@ -147,7 +147,7 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     try:
         return Params.model_validate(raw or {})
     except ValidationError as error:
-        raise AugirError(f"{path}: {_first_problem(error)}") from error
+        raise AugirError(f"{path}: {first_problem(error)}") from error
 
 
 def validated(model: type[ModelT], values: dict[str, Any], origin: str) -> ModelT:
@@ -155,10 +155,10 @@ def validated(model: type[ModelT], values: dict[str, Any], origin: str) -> Model
     try:
         return model.model_validate(values)
     except ValidationError as error:
-        raise AugirError(f"{origin}: {_first_problem(error)}") from error
+        raise AugirError(f"{origin}: {first_problem(error)}") from error
 
 
-def _first_problem(error: ValidationError) -> str:
+def first_problem(error: ValidationError) -> str:
     problem = error.errors()[0]
     key = ".".join(str(part) for part in problem["loc"])
     message = problem["msg"].removeprefix("Value error, ")

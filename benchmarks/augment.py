@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from augir.augment import PromptBuilder, choose_passages, plan_jobs, run_augmentation, sampling_of
-from augir.backends.transformers_backend import TransformersBackend
-from augir.beir import BeirDataset, load_beir
+from augir.augmentation.augment import PromptBuilder, choose_passages, plan_jobs, run_augmentation, sampling_of
+from augir.augmentation.backends.transformers_backend import TransformersBackend
+from augir.data.beir import BeirDataset, load_beir
 from augir.params import AugmentParams
 
 SHARED_SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "scifact"
@@ -29,7 +29,7 @@ SHARED_SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "datase
 def load_dataset() -> tuple[str, BeirDataset]:
     if SHARED_SCIFACT.is_dir():
         return "scifact", load_beir(SHARED_SCIFACT)
-    from augir.semanlink import build_semanlink
+    from augir.data.semanlink import build_semanlink
 
     return "semanlink", build_semanlink(seed=0, test_fraction=0.5)
 

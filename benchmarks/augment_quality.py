@@ -13,11 +13,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from augir.augment import run_augmentation
-from augir.backends.transformers_backend import TransformersBackend
-from augir.beir import load_beir
+from augir.augmentation.augment import run_augmentation
+from augir.augmentation.backends.transformers_backend import TransformersBackend
+from augir.data.beir import load_beir
 from augir.fileio import read_jsonl
-from augir.filtering import run_filter
+from augir.filtering.filter import run_filter
 from augir.params import AugmentParams, FilterParams
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

@@ -3,12 +3,12 @@
 import sys
 
 from augir import layout
-from augir.augment import run_augmentation
-from augir.beir import load_beir
+from augir.augmentation.augment import run_augmentation
 from augir.cli import run_cli
+from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.published import import_augmented
+from augir.sharing.published import import_augmented
 
 
 def main() -> None:

@@ -7,11 +7,11 @@ run-cache in every other experiment.
 import sys
 
 from augir import layout
-from augir.beir import load_beir
 from augir.cli import run_cli
-from augir.evaluate import evaluate_bm25, metrics_record, write_run_outputs
+from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
+from augir.retrieval.evaluate import evaluate_bm25, metrics_record, write_run_outputs
 
 
 def main(name: str) -> None:

@@ -4,8 +4,8 @@ import sys
 
 from augir import layout
 from augir.cli import run_cli
+from augir.data.sources import fetch_dataset
 from augir.params import load_params
-from augir.sources import fetch_dataset
 
 
 def main(name: str) -> None:

@@ -3,13 +3,13 @@
 import sys
 
 from augir import layout
-from augir.beir import load_beir
 from augir.cli import run_cli
-from augir.encoders import load_encoder
-from augir.evaluate import evaluate_split, metrics_record, write_run_outputs
+from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
-from augir.index import load_index
 from augir.params import load_params
+from augir.retrieval.encoders import load_encoder
+from augir.retrieval.evaluate import evaluate_split, metrics_record, write_run_outputs
+from augir.retrieval.index import load_index
 
 
 def main(name: str) -> None:

@@ -3,10 +3,10 @@
 import sys
 
 from augir import layout
-from augir.beir import load_beir
 from augir.cli import run_cli
-from augir.filtering import run_filter
+from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
+from augir.filtering.filter import run_filter
 from augir.params import load_params
 
 
@@ -14,7 +14,7 @@ def main() -> None:
     params = load_params()
     backend = None
     if params.filter.method == "judge":
-        from augir.backends import make_backend
+        from augir.augmentation.backends import make_backend
 
         backend = make_backend(params.augment.model_copy(update={"generator": params.filter.judge_generator}))
     dataset = load_beir(layout.raw(params.augment.dataset))

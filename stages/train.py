@@ -3,20 +3,20 @@
 import sys
 
 from augir import layout
-from augir.beir import load_beir
 from augir.cli import run_cli
+from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.train import TrainConfig, real_pairs, synthetic_pairs, train_encoder
+from augir.training.pairs import real_pairs, synthetic_pairs
+from augir.training.train import train_encoder
 
 
 def main() -> None:
     params = load_params()
-    config = TrainConfig(**params.train.model_dump(exclude={"datasets"}))
     pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
     augmented_corpus = load_beir(layout.raw(params.augment.dataset))
-    pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, config.augmented_pairs)
-    stats = train_encoder(pairs, config, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
+    pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
+    stats = train_encoder(pairs, params.train, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
     write_json_atomic(layout.metrics("train"), stats)
 
 

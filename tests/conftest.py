@@ -56,7 +56,7 @@ TINY_QRELS = {
 
 @pytest.fixture
 def tiny_dataset():
-    from augir.beir import BeirDataset, Document
+    from augir.data.beir import BeirDataset, Document
 
     corpus = {doc_id: Document(doc_id, title, text) for doc_id, (title, text) in TINY_DOCS.items()}
     qrels = {split: {q: dict(docs) for q, docs in judged.items()} for split, judged in TINY_QRELS.items()}
@@ -65,7 +65,7 @@ def tiny_dataset():
 
 @pytest.fixture
 def tiny_beir_dir(tmp_path, tiny_dataset) -> Path:
-    from augir.beir import write_beir
+    from augir.data.beir import write_beir
 
     folder = tmp_path / "tiny"
     write_beir(tiny_dataset, folder)
@@ -80,7 +80,7 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel
 
-    from augir.encoders import minilm_path
+    from augir.retrieval.encoders import minilm_path
 
     torch.manual_seed(0)
     transformer = Transformer(str(minilm_path()), max_seq_length=64)
@@ -102,7 +102,7 @@ def tiny_generator():
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from augir.generators import Generator
+    from augir.augmentation.generators import Generator
 
     words = sorted({w for title, text in TINY_DOCS.values() for w in f"{title} {text}".split()})
     vocab = {token: i for i, token in enumerate(["<pad>", "<unk>", "<eos>", "\n", "Document:", "Relevant", "query:"] + words)}
@@ -122,7 +122,7 @@ def tiny_generator():
 
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_generator):
-    from augir.backends.transformers_backend import TransformersBackend
+    from augir.augmentation.backends.transformers_backend import TransformersBackend
 
     return TransformersBackend(tiny_generator)
 
@@ -134,7 +134,7 @@ def tiny_backend(tiny_generator):
 @pytest.fixture(scope="session")
 def tiny_beir_session_dir(tmp_path_factory) -> Path:
     """The tiny BEIR folder (same content as `tiny_beir_dir`), once per session."""
-    from augir.beir import BeirDataset, Document, write_beir
+    from augir.data.beir import BeirDataset, Document, write_beir
 
     corpus = {doc_id: Document(doc_id, title, text) for doc_id, (title, text) in TINY_DOCS.items()}
     qrels = {split: {q: dict(docs) for q, docs in judged.items()} for split, judged in TINY_QRELS.items()}

@@ -8,7 +8,6 @@ import pytest
 import yaml
 from repo_copy import copy_repository, run
 
-
 pytestmark = pytest.mark.integration
 
 

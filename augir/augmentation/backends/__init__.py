@@ -1,0 +1,38 @@
+"""Generation backends by name: `transformers` (default), `vllm` (GPU, optional), `openai` (any compatible server)."""
+
+from __future__ import annotations
+
+from augir.augmentation.backends.base import Backend, Completion, Sampling
+from augir.params import AugmentParams
+
+__all__ = ["Backend", "Completion", "Sampling", "make_backend"]
+
+
+def make_backend(params: AugmentParams) -> Backend:
+    if params.backend == "vllm":
+        from augir.augmentation.backends.vllm_backend import VllmBackend
+
+        options = params.vllm
+        return VllmBackend.load(
+            params.generator,
+            tensor_parallel_size=options.tensor_parallel_size,
+            data_parallel_size=options.data_parallel_size,
+            gpu_memory_utilization=options.gpu_memory_utilization,
+            dtype=options.dtype,
+            seed=params.seed,
+        )
+    if params.backend == "openai":
+        from augir.augmentation.backends.openai_backend import OpenAIBackend
+
+        options = params.openai
+        return OpenAIBackend(
+            base_url=options.base_url,
+            model=options.model or params.generator,
+            api_key_env=options.api_key_env,
+            concurrency=options.concurrency,
+            timeout_s=options.timeout_s,
+            max_retries=options.max_retries,
+        )
+    from augir.augmentation.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend.load(params.generator)

@@ -1,0 +1,73 @@
+"""The filter stage: keep the synthetic queries a second opinion agrees with.
+
+- `none`: every query is kept.
+- `consistency` (InPars, Promptagator): keep a query only if its source passage ranks in the top `top_k` for it
+  under a retriever (BM25, or a dense encoder by name).
+- `judge`: a small LLM grades each (query, passage) pair 0-3; pairs under `min_grade` are dropped.
+The order of the augmented set is kept, so the first N filtered pairs still follow the seeded passage order.
+Each provenance record gains a `filter` entry (the rank or the grade), so the decision can be audited.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from augir.augmentation.backends import Backend
+from augir.data.beir import BeirDataset, read_generated_pairs
+from augir.errors import AugirError
+from augir.fileio import atomic_folder, read_jsonl, write_jsonl
+from augir.filtering.consistency import source_ranks
+from augir.filtering.judge import judge_grades
+from augir.params import FilterParams
+
+
+def run_filter(dataset: BeirDataset, augmented_dir: Path, params: FilterParams, out_dir: Path,
+               backend: Backend | None = None, max_passage_words: int = 120) -> dict[str, Any]:
+    pairs = read_generated_pairs(augmented_dir)
+    for query_id, _, doc_id in pairs:
+        if doc_id not in dataset.corpus:
+            raise AugirError(f"{augmented_dir / 'qrels' / 'train.tsv'}: passage {doc_id!r} of {query_id} is not in the corpus")
+    decisions: dict[str, dict[str, Any]]
+    if params.method == "none":
+        decisions = {query_id: {"method": "none", "kept": True} for query_id, _, _ in pairs}
+    elif params.method == "consistency":
+        ranks = source_ranks(pairs, dataset, params.retriever, params.top_k)
+        decisions = {
+            query_id: {"method": "consistency", "retriever": params.retriever, "top_k": params.top_k,
+                       "rank": rank, "kept": rank is not None}
+            for query_id, rank in ranks.items()
+        }
+    else:
+        if backend is None:
+            raise AugirError("filter.method judge needs a generation backend")
+        grades = judge_grades(pairs, dataset, backend, params.batch_size, max_passage_words)
+        decisions = {
+            query_id: {"method": "judge", "judge": params.judge_generator, "grade": grade, "min_grade": params.min_grade,
+                       "kept": grade is not None and grade >= params.min_grade}
+            for query_id, grade in grades.items()
+        }
+    _write_filtered(augmented_dir, pairs, decisions, out_dir)
+    kept = sum(1 for decision in decisions.values() if decision["kept"])
+    stats: dict[str, Any] = {"method": params.method, "input": len(pairs), "kept": kept,
+                             "kept_fraction": round(kept / len(pairs), 4) if pairs else 0.0}
+    if params.method == "judge":
+        stats["unparsable"] = sum(1 for d in decisions.values() if d["grade"] is None)
+    return stats
+
+
+def _write_filtered(augmented_dir: Path, pairs: list[tuple[str, str, str]], decisions: dict[str, dict[str, Any]],
+                    out_dir: Path) -> None:
+    provenance_file = augmented_dir / "provenance.jsonl"
+    provenance = {r["query_id"]: r for r in read_jsonl(provenance_file)} if provenance_file.exists() else {}
+    kept = [(query_id, query, doc_id) for query_id, query, doc_id in pairs if decisions[query_id]["kept"]]
+    with atomic_folder(out_dir) as staging:
+        write_jsonl(staging / "queries.jsonl", ({"_id": query_id, "text": query} for query_id, query, _ in kept))
+        (staging / "qrels").mkdir()
+        rows = "".join(f"{query_id}\t{doc_id}\t1\n" for query_id, _, doc_id in kept)
+        (staging / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows, encoding="utf-8")
+        write_jsonl(
+            staging / "provenance.jsonl",
+            ({**provenance.get(query_id, {"query_id": query_id, "doc_id": doc_id, "query": query}),
+              "filter": decisions[query_id]} for query_id, query, doc_id in pairs),
+        )

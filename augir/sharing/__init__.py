@@ -1,0 +1,1 @@
+"""Augmented sets made elsewhere (`augment.source`) and publishing ours as Hugging Face datasets."""

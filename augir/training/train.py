@@ -1,0 +1,81 @@
+"""The train stage: fine-tune a dual encoder on real training pairs plus the first N synthetic pairs.
+
+sentence-transformers' trainer with MultipleNegativesRankingLoss; the no-duplicates batch sampler keeps a
+passage (or query) from appearing twice in one batch, where it would become its own false negative.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from augir.fileio import atomic_folder
+from augir.params import TrainParams
+from augir.retrieval.encoders import load_encoder, resolve_prefixes
+from augir.training.pairs import Pair
+
+
+def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir: Path | None = None) -> dict[str, Any]:
+    """Fine-tune (or, with epochs 0, just save) the encoder; returns training statistics."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import set_seed
+
+    set_seed(params.seed)
+    prefixes = resolve_prefixes(params.model, params.query_prefix, params.passage_prefix)
+    encoder = load_encoder(params.model, prefixes=prefixes, max_seq_length=params.max_seq_length, seed=params.seed)
+    stats: dict[str, Any] = {"pairs": len(pairs), "epochs": params.epochs, "steps": 0, "final_loss": None}
+    if params.epochs > 0 and pairs:
+        train_set = Dataset.from_dict({"query": [p.query for p in pairs], "document": [p.document for p in pairs]})
+        with tempfile.TemporaryDirectory() as scratch:
+            args = SentenceTransformerTrainingArguments(
+                output_dir=scratch,
+                num_train_epochs=params.epochs,
+                per_device_train_batch_size=params.batch_size,
+                learning_rate=params.learning_rate,
+                warmup_ratio=params.warmup_ratio,
+                seed=params.seed,
+                data_seed=params.seed,
+                batch_sampler=BatchSamplers.NO_DUPLICATES,
+                prompts={"query": prefixes.query, "document": prefixes.passage},
+                save_strategy="no",
+                logging_steps=5,
+                report_to="none",
+                disable_tqdm=False,
+            )
+            trainer = SentenceTransformerTrainer(
+                model=encoder,
+                args=args,
+                train_dataset=train_set,
+                loss=MultipleNegativesRankingLoss(encoder),
+                callbacks=_dvclive_callbacks(log_dir),
+            )
+            result = trainer.train()
+        stats.update(steps=result.global_step, final_loss=round(float(result.training_loss), 5))
+    elif log_dir is not None:
+        _log_untrained(log_dir)
+    with atomic_folder(out_dir) as staging:
+        encoder.save(str(staging))
+    return stats
+
+
+def _dvclive_callbacks(log_dir: Path | None) -> list[Any]:
+    if log_dir is None:
+        return []
+    from transformers.integrations import DVCLiveCallback
+
+    from dvclive import Live
+
+    # dvc.yaml declares the plots itself, so DVCLive must neither edit it nor create experiments.
+    return [DVCLiveCallback(live=Live(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False))]
+
+
+def _log_untrained(log_dir: Path) -> None:
+    """A DVCLive folder even for a zero-shot run, so the stage always has the outputs dvc.yaml declares."""
+    from dvclive import Live
+
+    with Live(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False) as live:
+        live.log_param("epochs", 0)

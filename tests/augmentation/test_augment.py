@@ -1,0 +1,142 @@
+import json
+
+import pytest
+
+from augir.augmentation.augment import choose_passages, plan_jobs, run_augmentation, strategies_for
+from augir.augmentation.prompts import STRATEGIES
+from augir.fileio import read_jsonl
+from augir.params import AugmentParams
+
+
+def _params(**overrides) -> AugmentParams:
+    values = dict(dataset="tiny", generator="tiny-llama", num_passages=6, num_examples=2, max_new_tokens=4,
+                  batch_size=2, seed=3)
+    return AugmentParams(**{**values, **overrides})
+
+
+class CountingBackend:
+    """The tiny backend, counting calls and able to fail on a chosen one (a kill in the middle of a run)."""
+
+    name = "transformers"
+
+    def __init__(self, inner, fail_on_call: int | None = None):
+        self.inner, self.fail_on_call, self.calls = inner, fail_on_call, 0
+
+    def complete(self, prompts, seeds, sampling):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt
+        return self.inner.complete(prompts, seeds, sampling)
+
+
+def _read(folder):
+    return {name: (folder / name).read_text() for name in ["queries.jsonl", "qrels/train.tsv", "provenance.jsonl"]}
+
+
+def test_passages_are_a_seeded_permutation_whose_prefixes_nest(tiny_dataset):
+    eight = choose_passages(tiny_dataset, 8, seed=5)
+    assert sorted(eight) == sorted(tiny_dataset.corpus)
+    assert choose_passages(tiny_dataset, 3, seed=5) == eight[:3]
+    assert choose_passages(tiny_dataset, 8, seed=6) != eight
+
+
+def test_exclude_judged_leaves_out_passages_judged_for_evaluation(tiny_dataset):
+    kept = choose_passages(tiny_dataset, 8, seed=5, exclude_judged=True)
+    assert set(kept) == {"d1", "d2", "d3", "d4", "d7"}  # d5, d6, d8 are judged in test (d8 with grade 0)
+
+
+@pytest.mark.parametrize("strategy", ["question", "keyword", "claim", "title", "diverse"])
+def test_every_strategy_writes_the_beir_generated_queries_layout(tmp_path, tiny_dataset, tiny_backend, strategy):
+    stats = run_augmentation(tiny_dataset, _params(strategy=strategy), tmp_path / "out", tmp_path / "work", tiny_backend)
+    provenance = read_jsonl(tmp_path / "out" / "provenance.jsonl")
+    queries = read_jsonl(tmp_path / "out" / "queries.jsonl")
+    qrels = (tmp_path / "out" / "qrels" / "train.tsv").read_text().splitlines()
+    assert len(provenance) == stats.generated == 6
+    assert len(queries) == stats.kept == len(qrels) - 1 and qrels[0] == "query-id\tcorpus-id\tscore"
+    assert stats.kept + sum(stats.dropped.values()) == stats.generated
+    for record in provenance:
+        assert {"query_id", "doc_id", "strategy", "generator", "prompt", "sampling", "seed", "raw"} <= set(record)
+        assert record["strategy"] in STRATEGIES and (strategy == "diverse" or record["strategy"] == strategy)
+    json.dumps(stats.to_json_dict())
+
+
+def test_diverse_draws_a_seeded_mix_per_passage():
+    params = _params(strategy="diverse", queries_per_passage=3)
+    mixes = {doc: tuple(strategies_for(doc, params)) for doc in [f"d{i}" for i in range(20)]}
+    assert all(len(set(mix)) == 3 for mix in mixes.values())  # distinct strategies within a passage
+    assert len(set(mixes.values())) > 1  # and a different mix for different passages
+    assert mixes == {doc: tuple(strategies_for(doc, params)) for doc in mixes}  # seeded
+
+
+def test_several_queries_per_passage_need_sampling_or_diverse():
+    with pytest.raises(ValueError, match="temperature"):
+        _params(queries_per_passage=2)
+    assert len(plan_jobs(["d1"], _params(queries_per_passage=2, temperature=0.8))) == 2
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_a_small_run_equals_the_start_of_a_larger_one(tmp_path, tiny_dataset, tiny_backend, temperature):
+    small = _params(num_passages=4, temperature=temperature)
+    large = _params(num_passages=8, temperature=temperature)
+    run_augmentation(tiny_dataset, small, tmp_path / "small", tmp_path / "w1", tiny_backend)
+    run_augmentation(tiny_dataset, large, tmp_path / "large", tmp_path / "w2", tiny_backend)
+    small_records = read_jsonl(tmp_path / "small" / "provenance.jsonl")
+    large_records = read_jsonl(tmp_path / "large" / "provenance.jsonl")
+    assert [(r["doc_id"], r["raw"]) for r in small_records] == [(r["doc_id"], r["raw"]) for r in large_records[:4]]
+
+
+def test_seeded_sampling_does_not_depend_on_the_batch(tmp_path, tiny_dataset, tiny_backend):
+    one = _params(temperature=1.0, batch_size=1)
+    three = _params(temperature=1.0, batch_size=3)
+    run_augmentation(tiny_dataset, one, tmp_path / "one", tmp_path / "w1", tiny_backend)
+    run_augmentation(tiny_dataset, three, tmp_path / "three", tmp_path / "w3", tiny_backend)
+    raw = lambda folder: [r["raw"] for r in read_jsonl(folder / "provenance.jsonl")]  # noqa: E731
+    assert raw(tmp_path / "one") == raw(tmp_path / "three")
+    other_seed = _params(temperature=1.0, seed=4)
+    run_augmentation(tiny_dataset, other_seed, tmp_path / "other", tmp_path / "w4", tiny_backend)
+    assert raw(tmp_path / "other") != raw(tmp_path / "one")
+
+
+def test_few_shot_examples_are_training_queries_and_no_test_query_reaches_a_prompt(tmp_path, tiny_dataset, tiny_backend):
+    run_augmentation(tiny_dataset, _params(num_examples=4), tmp_path / "out", tmp_path / "work", tiny_backend)
+    test_ids = set(tiny_dataset.qrels["test"])
+    for record in read_jsonl(tmp_path / "out" / "provenance.jsonl"):
+        assert set(record["few_shot_query_ids"]) <= set(tiny_dataset.qrels["train"])
+        assert record["examples_source"] == "train"
+        for query_id in test_ids:
+            assert tiny_dataset.queries[query_id] not in json.dumps(record["prompt"])
+
+
+def test_without_training_queries_the_generic_examples_are_used(tmp_path, tiny_dataset, tiny_backend):
+    del tiny_dataset.qrels["train"]
+    stats = run_augmentation(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", tiny_backend)
+    assert stats.examples_source == "generic"
+    record = read_jsonl(tmp_path / "out" / "provenance.jsonl")[0]
+    assert record["few_shot_query_ids"] == ["generic-1", "generic-2"]
+    assert "honey bee" in record["prompt"]
+
+
+def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path, tiny_dataset, tiny_backend):
+    params = _params()
+    run_augmentation(tiny_dataset, params, tmp_path / "whole", tmp_path / "work-whole", tiny_backend)
+
+    dying = CountingBackend(tiny_backend, fail_on_call=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_augmentation(tiny_dataset, params, tmp_path / "resumed", tmp_path / "work", dying)
+    assert not (tmp_path / "resumed").exists()  # no half-written output
+    assert len(list((tmp_path / "work").glob("*.jsonl"))) == 1  # the finished batch was kept
+
+    resuming = CountingBackend(tiny_backend)
+    run_augmentation(tiny_dataset, params, tmp_path / "resumed", tmp_path / "work", resuming)
+    assert resuming.calls == 2  # only the two unfinished batches of three were generated again
+    assert _read(tmp_path / "resumed") == _read(tmp_path / "whole")
+    assert not (tmp_path / "work").exists()  # finished: the shards are gone
+
+
+def test_a_shard_from_other_settings_is_not_reused(tmp_path, tiny_dataset, tiny_backend):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "000000-0123456789abcdef.jsonl").write_text('{"query_id": "gen-d1-0", "raw": "stale"}\n')
+    counting = CountingBackend(tiny_backend)
+    run_augmentation(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", counting)
+    assert counting.calls == 3
+    assert "stale" not in (tmp_path / "out" / "provenance.jsonl").read_text()

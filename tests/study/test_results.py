@@ -1,0 +1,71 @@
+"""The committed study (`results/cpu-study/`): its report is what `augir report` makes of the saved experiments,
+every number in it is the number in an experiment's metrics file, and the experiments are the cells of the grid."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from augir import layout
+from augir.retrieval.metrics import REPORTED_MEASURES
+from augir.study.grid import apply_cell, load_grid
+from augir.study.report import (
+    Experiment,
+    build_matrix,
+    experiments_from_folder,
+    same_settings,
+    write_report,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+STUDY = REPO / "results" / "cpu-study"
+
+
+@pytest.fixture(scope="module")
+def experiments():
+    return experiments_from_folder(STUDY / "experiments")
+
+
+def test_the_committed_report_is_what_augir_report_makes_of_the_saved_experiments(experiments, tmp_path):
+    grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
+    write_report(build_matrix(experiments, title=grid.name, description=grid.description), tmp_path)
+    for name in ("matrix.csv", "matrix.md"):
+        assert (tmp_path / name).read_text() == (STUDY / name).read_text(), name
+    for name in ("scaling.png", "generators.png", "strategies.png"):
+        assert (STUDY / name).stat().st_size > 10_000, name
+
+
+def test_every_number_in_the_table_is_the_number_in_a_metrics_file(experiments):
+    by_name = {exp.name: exp for exp in experiments}
+    rows = list(csv.DictReader((STUDY / "matrix.csv").open(encoding="utf-8")))
+    assert sum(row["kind"] != "bm25" for row in rows) == len(experiments)
+    checked = 0
+    for row in rows:
+        exp = by_name[row["experiment"]]
+        for dataset in ("scifact", "cranfield"):
+            role = "in-domain" if dataset == "scifact" else "ood"
+            path = (layout.bm25_metrics(dataset) if row["kind"] == "bm25" else layout.metrics(dataset)).as_posix()
+            for measure in REPORTED_MEASURES:
+                assert float(row[f"{role}:{dataset}:{measure}"]) == exp.metrics[path][measure]
+                checked += 1
+            if row["kind"] == "augmented":
+                reference = by_name[row["reference"]].metrics[layout.metrics(dataset).as_posix()]["ndcg_at_10"]
+                delta = exp.metrics[layout.metrics(dataset).as_posix()]["ndcg_at_10"] - reference
+                assert math.isclose(float(row[f"{role}:{dataset}:delta_ndcg_at_10"]), delta, abs_tol=1e-15)
+    assert checked == len(rows) * 2 * len(REPORTED_MEASURES)
+
+
+def test_the_experiments_are_the_cells_of_the_grid(experiments):
+    """One experiment per cell, compared on every param the cell resolves to (the dataset paths, absolute on the
+    machine that ran them, are left aside)."""
+    grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
+    params_data = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    matched = []
+    for cell in grid.cells:
+        resolved = Experiment("cell", "", apply_cell(params_data, cell), {}).flat_params()
+        wanted = {k: v for k, v in resolved.items() if not k.startswith("download.")}
+        matched.append([exp.name for exp in experiments if same_settings(exp.flat_params(), wanted)])
+    assert all(len(names) == 1 for names in matched), matched
+    assert len({names[0] for names in matched}) == len(experiments) == len(grid.cells)
