@@ -38,6 +38,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import typing
@@ -409,8 +410,9 @@ def overrides(cell: Cell, params_data: dict[str, Any], root: Path = Path(".")) -
     return out
 
 
-def exp_run_args(cell_overrides: list[str]) -> list[str]:
-    args = ["exp", "run", "--queue"]
+def exp_run_args(cell_overrides: list[str], *, now: bool = False) -> list[str]:
+    """`dvc exp run --queue -S ...`, or with `now` `dvc exp run --temp -S ...` (runs at once, no queue worker)."""
+    args = ["exp", "run", "--temp" if now else "--queue"]
     for override in cell_overrides:
         args += ["-S", override]
     return args
@@ -421,24 +423,49 @@ def command_line(args: list[str]) -> str:
 
 
 def _dvc_env() -> dict[str, str]:
-    """Stage commands say `python`: make it this environment's."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """Stage commands say `python`: make it this environment's, unless the `python` on PATH already runs it (a
+    wrapper that logs or profiles stage launches, say, which must stay first)."""
+    path = os.environ.get("PATH", "")
+    if not _runs_this_environment(shutil.which("python", path=path)):
+        path = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    return {**os.environ, "PATH": path}
+
+
+def _runs_this_environment(python: str | None) -> bool:
+    if python is None:
+        return False
+    found = subprocess.run([python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+    return found.returncode == 0 and found.stdout.strip() == sys.prefix
 
 
 def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: bool, run: bool) -> int:
-    """Print the `dvc exp run --queue` line of every cell and, unless dry_run, queue it (and run the queue)."""
+    """Queue every cell (`dvc exp run --queue`) or, with `run`, run them now, one after the other.
+
+    Running does not go through DVC's queue worker: `dvc exp run --run-all` was seen not to return once its queue
+    was empty (dvc 3.67, its worker child left defunct). Each cell is instead its own `dvc exp run --temp`, which
+    runs in a temporary copy of the repository like a queued experiment, in this process's foreground; cells run in
+    grid order, so later ones restore shared stages (the augmentation) from the run-cache.
+    """
     print(f"# grid {grid.name} ({grid.path}): {len(grid.cells)} experiments, "
           f"{grid.augmentations()} distinct augmentations, each generated once")
     for folder in sorted(missing_local_sources(grid, root)):
         if not dry_run:
             raise AugirError(f"{grid.path}: download.sources: the local folder {folder} does not exist")
         print(f"# warning: the local folder {folder} does not exist")
-    for cell in grid.cells:
-        args = exp_run_args(overrides(cell, params_data, root))
+    env = _dvc_env()
+    for number, cell in enumerate(grid.cells, start=1):
+        args = exp_run_args(overrides(cell, params_data, root), now=run)
         print(command_line(args), flush=True)
         if dry_run:
             continue
-        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=_dvc_env(),
+        if run:
+            print(f"# experiment {number} of {len(grid.cells)}: {cell_label(cell)}", flush=True)
+            result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env)
+            if result.returncode != 0:
+                raise AugirError(f"dvc exp run failed for the cell {cell_label(cell)} (exit status "
+                                 f"{result.returncode}): see its output above")
+            continue
+        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
                                 capture_output=True, text=True)
         if result.returncode != 0:
             lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
@@ -447,12 +474,9 @@ def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: 
     if dry_run:
         return 0
     if run:
-        print("dvc exp run --run-all", flush=True)
-        result = subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all"], cwd=root, env=_dvc_env())
-        if result.returncode != 0:
-            raise AugirError(f"dvc exp run --run-all failed (exit status {result.returncode}): see its output above")
         print(f"done: `augir report --grid {grid.name}` writes the matrix")
     else:
         print(f"queued {len(grid.cells)} experiments: run them one at a time (so that later ones reuse earlier "
-              f"stages) with `dvc exp run --run-all` or `dvc queue start -j 1`, then `augir report --grid {grid.name}`")
+              f"stages) with `dvc queue start -j 1` or `dvc exp run --run-all`, then `augir report --grid {grid.name}`"
+              f" (or queue nothing and run them now: `augir grid {grid.name} --run`)")
     return len(grid.cells)
