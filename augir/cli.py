@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from augir.errors import AugirError
+from augir.versions import with_versions
 
 
 def _download(args: argparse.Namespace) -> None:
     from augir.data.sources import fetch_dataset
 
-    dataset = fetch_dataset(args.source, args.out, seed=args.seed, test_fraction=args.test_fraction)
+    dataset = fetch_dataset(args.source, args.out, seed=args.seed, test_fraction=args.test_fraction, strict=args.strict)
     print(f"{args.out}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries, splits {sorted(dataset.qrels)}")
 
 
@@ -29,7 +31,7 @@ def _augment(args: argparse.Namespace) -> None:
     work_dir = args.work_dir or args.out.parent / f".{args.out.name}.work"
     stats = run_augmentation(load_beir(args.dataset), params, args.out, work_dir)
     if args.metrics:
-        write_json_atomic(args.metrics, stats.to_json_dict())
+        write_json_atomic(args.metrics, with_versions(stats.to_json_dict()))
     print(f"{args.out}: kept {stats.kept} of {stats.generated} generated queries")
 
 
@@ -49,7 +51,7 @@ def _filter(args: argparse.Namespace) -> None:
         backend = make_backend(judge)
     stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend)
     if args.metrics:
-        write_json_atomic(args.metrics, stats)
+        write_json_atomic(args.metrics, with_versions(stats))
     print(f"{args.out}: kept {stats['kept']} of {stats['input']} synthetic queries")
 
 
@@ -91,16 +93,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.query_prefix is not None or args.passage_prefix is not None:
         prefixes = Prefixes(query=args.query_prefix or "", passage=args.passage_prefix or "")
     encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length)
-    dataset = load_beir(args.dataset)
+    dataset = load_beir(args.dataset, strict=args.strict)
     options = dict(split=args.split, top_k=args.top_k, remove_self_hits=not args.keep_self_hits, batch_size=args.batch_size)
     if args.index:
         run, evaluation = evaluate_split(encoder, load_index(args.index), dataset, **options)
     else:
         run, evaluation = evaluate_model(encoder, dataset, **options)
-    record = metrics_record(evaluation, split=args.split, top_k=args.top_k)
+    record = metrics_record(evaluation, dataset, split=args.split, top_k=args.top_k)
     if args.run_dir:
         write_run_outputs(run, evaluation, args.run_dir, tag=f"augir-{Path(args.model).name}")
-    write_json_atomic(args.out, record)
+    write_json_atomic(args.out, with_versions(record))
     print(" ".join(f"{key}={value}" for key, value in record.items()))
 
 
@@ -175,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--out", type=Path, required=True)
     download.add_argument("--seed", type=int, default=0)
     download.add_argument("--test-fraction", type=float, default=0.5)
+    download.add_argument("--strict", action="store_true", help="refuse judgments naming unknown documents or queries")
     download.set_defaults(handler=_download)
 
     augment = commands.add_parser("augment", help="write synthetic queries for corpus passages")
@@ -248,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--query-prefix")
     evaluate.add_argument("--passage-prefix")
     evaluate.add_argument("--keep-self-hits", action="store_true", help="do not drop results whose id is the query's")
+    evaluate.add_argument("--strict", action="store_true", help="refuse qrels naming unknown documents or queries")
     evaluate.set_defaults(handler=_evaluate)
 
     publish = commands.add_parser("publish", help="write an augmented set as a Hugging Face dataset with a card")
@@ -262,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid = commands.add_parser("grid", help="queue the DVC experiments of a grid file (grids/<name>.yaml)")
     grid.add_argument("name", help="a grid in grids/ (cpu-study, paper) or the path of a grid file")
     grid.add_argument("--dry-run", action="store_true", help="print the `dvc exp run --queue` lines, queue nothing")
-    grid.add_argument("--run", action="store_true", help="then run the queue, one experiment at a time (blocks)")
+    grid.add_argument("--run", action="store_true",
+                      help="run the cells now, one at a time (`dvc exp run --temp` each; blocks), instead of queueing")
     grid.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params the grid applies to")
     grid.set_defaults(handler=_grid)
 
@@ -283,7 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_cli(handler: Callable[[], None]) -> int:
-    """Run a command, turning input problems into one line on stderr and exit status 1."""
+    """Run a command, turning input problems into one line on stderr and exit status 1.
+
+    augir's own warnings (a released dataset's oddities, say) go to stderr as one `augir: warning:` line each.
+    """
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setFormatter(logging.Formatter("augir: warning: %(message)s"))
+    logger = logging.getLogger("augir")
+    logger.addHandler(warnings)
     try:
         handler()
     except AugirError as error:
@@ -292,6 +304,8 @@ def run_cli(handler: Callable[[], None]) -> int:
     except KeyboardInterrupt:
         print("augir: interrupted", file=sys.stderr)
         return 130
+    finally:
+        logger.removeHandler(warnings)
     return 0
 
 

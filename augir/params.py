@@ -24,6 +24,8 @@ class DownloadParams(_Strict):
     seed: int = 0
     # only for sources without their own split (semanlink): share of queries held out for testing
     test_fraction: float = Field(0.5, gt=0, lt=1)
+    # true: refuse judgments naming documents or queries the dataset lacks (default: keep them, warn, count them)
+    strict: bool = False
 
 
 class OpenAIParams(_Strict):
@@ -115,6 +117,7 @@ class EvaluateParams(_Strict):
     split: str = "test"
     top_k: int = Field(1000, ge=1)
     remove_self_hits: bool = True
+    strict: bool = False  # true: refuse to score qrels naming documents or queries the dataset lacks
 
 
 class Params(_Strict):

@@ -9,16 +9,17 @@ from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
 from augir.sharing.published import import_augmented
+from augir.versions import with_versions
 
 
 def main() -> None:
     params = load_params().augment
     if params.source:  # an existing set (a `dvc import`ed registry version, or the hub): validated, not generated
         stats = import_augmented(params.source, load_beir(layout.raw(params.dataset)).corpus, layout.AUGMENTED)
-        write_json_atomic(layout.metrics("augment"), stats)
+        write_json_atomic(layout.metrics("augment"), with_versions(stats))
         return
     stats = run_augmentation(load_beir(layout.raw(params.dataset)), params, layout.AUGMENTED, layout.AUGMENT_WORK)
-    write_json_atomic(layout.metrics("augment"), stats.to_json_dict())
+    write_json_atomic(layout.metrics("augment"), with_versions(stats.to_json_dict()))
 
 
 if __name__ == "__main__":

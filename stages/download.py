@@ -10,7 +10,8 @@ from augir.params import load_params
 
 def main(name: str) -> None:
     params = load_params().download
-    fetch_dataset(params.sources[name], layout.raw(name), seed=params.seed, test_fraction=params.test_fraction)
+    fetch_dataset(params.sources[name], layout.raw(name), seed=params.seed, test_fraction=params.test_fraction,
+                  strict=params.strict)
 
 
 if __name__ == "__main__":

@@ -10,23 +10,26 @@ from augir.params import load_params
 from augir.retrieval.encoders import load_encoder
 from augir.retrieval.evaluate import evaluate_split, metrics_record, write_run_outputs
 from augir.retrieval.index import load_index
+from augir.versions import with_versions
 
 
 def main(name: str) -> None:
     params = load_params()
     evaluate = params.evaluate
     encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length)
+    dataset = load_beir(layout.raw(name), strict=evaluate.strict)
     run, evaluation = evaluate_split(
         encoder,
         load_index(layout.index(name)),
-        load_beir(layout.raw(name)),
+        dataset,
         split=evaluate.split,
         top_k=evaluate.top_k,
         remove_self_hits=evaluate.remove_self_hits,
         batch_size=params.encode.batch_size,
     )
     write_run_outputs(run, evaluation, layout.evaluation(name), tag="augir")
-    write_json_atomic(layout.metrics(name), metrics_record(evaluation, split=evaluate.split, top_k=evaluate.top_k))
+    record = metrics_record(evaluation, dataset, split=evaluate.split, top_k=evaluate.top_k)
+    write_json_atomic(layout.metrics(name), with_versions(record))
 
 
 if __name__ == "__main__":

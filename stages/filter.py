@@ -8,6 +8,7 @@ from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.filtering.filter import run_filter
 from augir.params import load_params
+from augir.versions import with_versions
 
 
 def main() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
     dataset = load_beir(layout.raw(params.augment.dataset))
     stats = run_filter(dataset, layout.AUGMENTED, params.filter, layout.FILTERED, backend,
                        max_passage_words=params.augment.max_passage_words)
-    write_json_atomic(layout.metrics("filter"), stats)
+    write_json_atomic(layout.metrics("filter"), with_versions(stats))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from augir.fileio import write_json_atomic
 from augir.params import load_params
 from augir.training.pairs import real_pairs, synthetic_pairs
 from augir.training.train import train_encoder
+from augir.versions import with_versions
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
     augmented_corpus = load_beir(layout.raw(params.augment.dataset))
     pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
     stats = train_encoder(pairs, params.train, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
-    write_json_atomic(layout.metrics("train"), stats)
+    write_json_atomic(layout.metrics("train"), with_versions(stats))
 
 
 if __name__ == "__main__":

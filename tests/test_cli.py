@@ -35,11 +35,20 @@ def test_bad_input_is_one_line_naming_file_and_line_and_writes_nothing(
     tmp_path, tiny_beir_dir, capsys, name, line, replacement, message
 ):
     bad = _corrupt_copy(tiny_beir_dir, tmp_path / "bad", name, line, replacement)
-    status = main(["download", "--source", f"local:{bad}", "--out", str(tmp_path / "out")])
+    strict = ["--strict"] if name.startswith("qrels/") else []  # unknown ids are kept (and warned about) otherwise
+    status = main(["download", "--source", f"local:{bad}", "--out", str(tmp_path / "out"), *strict])
     err = capsys.readouterr().err
     assert status == 1
     assert err.count("\n") == 1 and err.startswith("augir: error: ") and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_ids_in_qrels_are_kept_with_one_warning_unless_strict(tmp_path, tiny_beir_dir, capsys):
+    bad = _corrupt_copy(tiny_beir_dir, tmp_path / "bad", "qrels/test.tsv", 2, "nobody\td5\t1\n")
+    assert main(["download", "--source", f"local:{bad}", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("judged queries are not in the queries (first: 'nobody')") == 1
+    assert "nobody\td5\t1" in (tmp_path / "out" / "qrels" / "test.tsv").read_text()
 
 
 def test_empty_corpus_is_refused(tmp_path, tiny_beir_dir, capsys):

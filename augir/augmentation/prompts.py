@@ -75,12 +75,12 @@ def generic_examples(strategy: str, num_examples: int, max_words: int) -> list[F
 
 def training_examples(dataset: BeirDataset, num_examples: int, seed: int, max_words: int) -> list[FewShotExample]:
     """`num_examples` training queries, each with one passage it is judged relevant to, chosen with the seed."""
-    judged = dataset.qrels.get(EXAMPLE_SPLIT, {})
-    candidates = sorted(qid for qid, docs in judged.items() if any(grade > 0 for grade in docs.values()))
+    positives = dataset.positives(EXAMPLE_SPLIT)
+    candidates = sorted(positives)
     chosen = random.Random(seed).sample(candidates, min(num_examples, len(candidates)))
     examples = []
     for query_id in chosen:
-        doc_id = min(doc for doc, grade in judged[query_id].items() if grade > 0)
+        doc_id = positives[query_id][0]
         passage = truncate_words(document_text(dataset.corpus[doc_id]), max_words)
         examples.append(FewShotExample(query_id, dataset.queries[query_id], doc_id, passage))
     return examples

@@ -1,18 +1,26 @@
 """The BEIR folder layout: read and validated line by line, written atomically.
 
 A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``) and
-``qrels/<split>.tsv`` (header ``query-id<TAB>corpus-id<TAB>score``). Every problem in user files is an
+``qrels/<split>.tsv`` (header ``query-id<TAB>corpus-id<TAB>score``; TREC qrels ``qid 0 docid grade`` without a
+header are read too, as ir_datasets and trec_eval users have them). Every problem in user files is an
 :class:`AugirError` whose one-line message starts with ``<file>:<line>:`` so the user can open the spot directly.
+
+Published releases are not all tidy: ArguAna's test qrels judge documents its corpus lacks. BEIR, MTEB and
+trec_eval evaluate such sets as they are (a missing relevant document can never be retrieved, but it counts in the
+ideal ranking and in recall), so by default such judgments are kept, reported once as a warning and counted in
+the metrics; ``strict`` validation refuses them. Everything else (malformed lines, duplicates, bad grades) is
+always an error.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
-from collections.abc import Container, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,8 @@ QRELS_HEADER = ("query-id", "corpus-id", "score")
 _INT_RE = re.compile(r"[+-]?\d+")
 # Split names become file names; anything else could escape the qrels folder or hide as a dotfile.
 _SPLIT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+QRELS_SUFFIXES = (".tsv", ".txt", ".qrels")  # BEIR writes .tsv; TREC qrels often come as .txt or .qrels
+SHOWN_IDS = 3  # how many unknown ids a warning names
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,77 @@ class BeirDataset:
     qrels: dict[str, dict[str, dict[str, int]]]  # split name -> query id -> doc id -> grade
 
     def split_queries(self, split: str) -> dict[str, str]:
-        """The queries judged in ``split`` (BEIR convention: a split's queries come from its qrels)."""
+        """The queries judged in ``split`` that can be asked (BEIR convention: a split's queries come from its qrels).
+
+        A judged query without text cannot be searched; its judgments stay in the qrels, so with trec_eval ``-c``
+        semantics it scores 0 (see `unknown_references`).
+        """
         if split not in self.qrels:
             available = ", ".join(sorted(self.qrels)) or "none"
             raise AugirError(f"split {split!r} is not in the dataset; available splits: {available}")
-        return {qid: self.queries[qid] for qid in self.qrels[split]}
+        return {qid: self.queries[qid] for qid in self.qrels[split] if qid in self.queries}
+
+    def positives(self, split: str) -> dict[str, list[str]]:
+        """Query id -> its relevant documents (grade > 0, sorted), for the queries and documents the dataset has.
+
+        What training and few-shot examples may use: a judgment naming an unknown id has no text to learn from.
+        """
+        found: dict[str, list[str]] = {}
+        for query_id, judged in sorted(self.qrels.get(split, {}).items()):
+            docs = sorted(doc for doc, grade in judged.items() if grade > 0 and doc in self.corpus)
+            if docs and query_id in self.queries:
+                found[query_id] = docs
+        return found
+
+    def unknown_references(self, split: str) -> dict[str, int]:
+        """How many of the split's judgments name a document not in the corpus, and how many judged queries lack text."""
+        judged = self.qrels.get(split, {})
+        return {
+            "qrels_unknown_documents": sum(doc not in self.corpus for docs in judged.values() for doc in docs),
+            "qrels_unknown_queries": sum(query_id not in self.queries for query_id in judged),
+        }
+
+
+@dataclass
+class UnknownReferences:
+    """Judgments of one qrels file or split that name ids the dataset does not have: refused when strict, else counted.
+
+    They are kept either way unless refused: a relevant document missing from the corpus still counts in the ideal
+    ranking and in recall (BEIR, MTEB and trec_eval all score it so), and a query missing from the queries scores 0.
+    """
+
+    origin: str
+    strict: bool = False
+    documents: list[str] = field(default_factory=list)  # one entry per judgment naming an unknown document
+    queries: dict[str, None] = field(default_factory=dict)  # unknown query ids, in order of appearance
+
+    def check(self, judgment: tuple[str, str, int], where: str, doc_ids: Container[str] | None,
+              query_ids: Container[str] | None) -> None:
+        query_id, doc_id, _ = judgment
+        if query_ids is not None and query_id not in query_ids:
+            if self.strict:
+                raise AugirError(f"{where}: query id {query_id!r} is not in the queries")
+            self.queries[query_id] = None
+        if doc_ids is not None and doc_id not in doc_ids:
+            if self.strict:
+                raise AugirError(f"{where}: corpus id {doc_id!r} is not in the corpus")
+            self.documents.append(doc_id)
+
+    def warn(self) -> None:
+        """One warning per file, naming the count and the first few ids."""
+        if self.documents:
+            _log.warning("%s: %d judgments name documents not in the corpus (%s); kept for scoring, they can never be "
+                         "retrieved (strict validation refuses them)", self.origin, len(self.documents),
+                         _first_ids(self.documents))
+        if self.queries:
+            _log.warning("%s: %d judged queries are not in the queries (%s); kept for scoring, each counts 0 "
+                         "(strict validation refuses them)", self.origin, len(self.queries), _first_ids(self.queries))
+
+
+def _first_ids(ids: Iterable[str]) -> str:
+    listed = list(dict.fromkeys(ids))
+    shown = ", ".join(repr(i) for i in listed[:SHOWN_IDS])
+    return f"first: {shown}" + (", ..." if len(listed) > SHOWN_IDS else "")
 
 
 def document_text(doc: Document) -> str:
@@ -73,13 +149,7 @@ def read_jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     except OSError as exc:
         raise AugirError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            # Decode per line (not per file) so an encoding error can still name its line; the first line may
-            # carry a BOM from Windows editors.
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise AugirError(f"{path}:{lineno}: not valid UTF-8") from None
+        for lineno, line in _decoded_lines(path, handle):
             if not line.strip():
                 continue  # a trailing blank line is common and harmless
             try:
@@ -200,46 +270,65 @@ def qrel_from_record(obj: Mapping[str, Any], where: str) -> tuple[str, str, int]
 
 
 def _iter_qrels_rows(path: Path) -> Iterator[tuple[int, tuple[str, str, int]]]:
-    """Yield ``(line number, (query id, doc id, grade))``; line numbers let callers report bad references."""
+    """Yield ``(line number, (query id, doc id, grade))``; line numbers let callers report bad references.
+
+    The format is read off the first line: BEIR's header, or a TREC line (``qid iteration docid grade``).
+    """
     try:
-        handle = path.open("r", encoding="utf-8-sig", newline="")
+        handle = path.open("rb")
     except FileNotFoundError:
         raise AugirError(f"{path}: file not found") from None
     except OSError as exc:
         raise AugirError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
+        lines = _decoded_lines(path, handle)
+        first = next(lines, None)
+        if first is None:
+            raise AugirError(f"{path}:1: header must be 'query-id<TAB>corpus-id<TAB>score' (or TREC qrels lines)")
+        if tuple(first[1].split("\t")) == QRELS_HEADER:
+            parse = _beir_row
+        elif len(first[1].split()) == 4:
+            parse = _trec_row
+            lines = itertools.chain([first], lines)
+        else:
+            raise AugirError(f"{path}:1: header must be 'query-id<TAB>corpus-id<TAB>score' (or TREC qrels lines "
+                             "'qid 0 docid grade')")
+        for lineno, line in lines:
+            if line.strip():
+                yield lineno, parse(line, f"{path}:{lineno}")
+
+
+def _decoded_lines(path: Path, handle: Any) -> Iterator[tuple[int, str]]:
+    """Numbered lines without their line break, decoded one by one so an encoding error can name its line.
+
+    The first line may carry a BOM from Windows editors.
+    """
+    for lineno, raw in enumerate(handle, start=1):
         try:
-            lines = enumerate(handle, start=1)
-            header = next(lines, None)
-            if header is None or tuple(header[1].rstrip("\r\n").split("\t")) != QRELS_HEADER:
-                raise AugirError(f"{path}:1: header must be 'query-id<TAB>corpus-id<TAB>score'")
-            for lineno, line in lines:
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                fields = line.split("\t")
-                where = f"{path}:{lineno}"
-                if len(fields) != 3:
-                    raise AugirError(f"{where}: expected 3 tab-separated columns, got {len(fields)}")
-                yield lineno, qrel_from_record(dict(zip(QRELS_HEADER, fields, strict=True)), where)
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
         except UnicodeDecodeError:
-            raise AugirError(f"{path}: not valid UTF-8") from None
+            raise AugirError(f"{path}:{lineno}: not valid UTF-8") from None
+        yield lineno, line.rstrip("\r\n")
 
 
-def add_judgment(
-    qrels: dict[str, dict[str, int]],
-    judgment: tuple[str, str, int],
-    where: str,
-    *,
-    doc_ids: Container[str] | None = None,
-    query_ids: Container[str] | None = None,
-) -> None:
-    """Add one judgment after checking its ids exist (when given) and the pair is not judged twice."""
+def _beir_row(line: str, where: str) -> tuple[str, str, int]:
+    fields = line.split("\t")
+    if len(fields) != 3:
+        raise AugirError(f"{where}: expected 3 tab-separated columns, got {len(fields)}")
+    return qrel_from_record(dict(zip(QRELS_HEADER, fields, strict=True)), where)
+
+
+def _trec_row(line: str, where: str) -> tuple[str, str, int]:
+    fields = line.split()
+    if len(fields) != 4:
+        raise AugirError(f"{where}: expected 4 columns (query id, iteration, document id, grade), got {len(fields)}")
+    query_id, _, doc_id, grade = fields
+    return qrel_from_record({"query-id": query_id, "corpus-id": doc_id, "score": grade}, where)
+
+
+def add_judgment(qrels: dict[str, dict[str, int]], judgment: tuple[str, str, int], where: str) -> None:
+    """Add one judgment after checking the pair is not judged twice."""
     query_id, doc_id, grade = judgment
-    if query_ids is not None and query_id not in query_ids:
-        raise AugirError(f"{where}: query id {query_id!r} is not in the queries")
-    if doc_ids is not None and doc_id not in doc_ids:
-        raise AugirError(f"{where}: corpus id {doc_id!r} is not in the corpus")
     judged = qrels.setdefault(query_id, {})
     # Two grades for one pair would make the score depend on row order; refuse rather than guess.
     if doc_id in judged:
@@ -248,43 +337,63 @@ def add_judgment(
 
 
 def read_qrels_checked(
-    path: Path, doc_ids: Container[str] | None, query_ids: Container[str] | None
+    path: Path, doc_ids: Container[str] | None, query_ids: Container[str] | None, *, strict: bool = True
 ) -> dict[str, dict[str, int]]:
+    """Read one qrels file, checking its ids against the given corpus and queries (refused when strict, else warned)."""
     qrels: dict[str, dict[str, int]] = {}
+    unknown = UnknownReferences(str(path), strict=strict)
     for lineno, judgment in _iter_qrels_rows(path):
-        add_judgment(qrels, judgment, f"{path}:{lineno}", doc_ids=doc_ids, query_ids=query_ids)
+        where = f"{path}:{lineno}"
+        unknown.check(judgment, where, doc_ids, query_ids)
+        add_judgment(qrels, judgment, where)
     if not qrels:
         raise AugirError(f"{path}: no judgments")
+    unknown.warn()
     return qrels
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """Read one qrels TSV (query id -> doc id -> grade) without checking ids against a corpus."""
+    """Read one qrels file (query id -> doc id -> grade) without checking ids against a corpus."""
     return read_qrels_checked(Path(path), None, None)
 
 
-def load_beir(folder: Path) -> BeirDataset:
-    """Load and validate a BEIR folder with every qrels split it holds."""
+def qrels_files(folder: Path) -> dict[str, Path]:
+    """Split name -> qrels file in ``folder/qrels``: ``<split>.tsv`` (BEIR), ``.txt`` or ``.qrels`` (TREC)."""
+    qrels_dir = folder / QRELS_DIR
+    found: dict[str, Path] = {}
+    for path in sorted(qrels_dir.iterdir()) if qrels_dir.is_dir() else []:
+        if path.suffix not in QRELS_SUFFIXES or not path.is_file():
+            continue
+        if path.stem in found:
+            raise AugirError(f"{qrels_dir}: split {path.stem!r} has two qrels files ({found[path.stem].name}, {path.name})")
+        found[path.stem] = path
+    if not found:
+        raise AugirError(f"{qrels_dir}: no qrels files (expected qrels/<split>.tsv)")
+    return found
+
+
+def load_beir(folder: Path, *, strict: bool = False) -> BeirDataset:
+    """Load and validate a BEIR folder with every qrels split it holds.
+
+    Judgments naming documents or queries the folder lacks are kept and warned about, or refused when ``strict``.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise AugirError(f"{folder}: not a folder (expected a BEIR folder with {CORPUS_FILE}, {QUERIES_FILE}, qrels/)")
     corpus = read_corpus(folder / CORPUS_FILE)
     queries = read_queries(folder / QUERIES_FILE)
-    qrels_dir = folder / QRELS_DIR
-    split_files = sorted(qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
-    if not split_files:
-        raise AugirError(f"{qrels_dir}: no qrels files (expected qrels/<split>.tsv)")
-    qrels = {p.stem: read_qrels_checked(p, corpus, queries) for p in split_files}
+    qrels = {split: read_qrels_checked(path, corpus, queries, strict=strict) for split, path in qrels_files(folder).items()}
     return BeirDataset(corpus=corpus, queries=queries, qrels=qrels)
 
 
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def check_dataset(dataset: BeirDataset, origin: str) -> None:
+def check_dataset(dataset: BeirDataset, origin: str, *, strict: bool = False) -> None:
     """Cross-check a dataset built in memory (hub rows, bundled data) before it is written.
 
-    ``origin`` names where the data came from, so a message reads like the file-based ones.
+    ``origin`` names where the data came from, so a message reads like the file-based ones. Judgments naming
+    unknown ids are refused only when ``strict`` (the readers have already warned about them).
     """
     if not dataset.corpus:
         raise AugirError(f"{origin}: the corpus has no documents")
@@ -293,12 +402,12 @@ def check_dataset(dataset: BeirDataset, origin: str) -> None:
     for split, by_query in dataset.qrels.items():
         if not _SPLIT_RE.fullmatch(split):
             raise AugirError(f"{origin}: split name {split!r} is not usable as a file name")
-        for query_id, judged in by_query.items():
-            if query_id not in dataset.queries:
-                raise AugirError(f"{origin}: qrels split {split!r}: query id {query_id!r} is not in the queries")
-            for doc_id in judged:
-                if doc_id not in dataset.corpus:
-                    raise AugirError(f"{origin}: qrels split {split!r}: corpus id {doc_id!r} is not in the corpus")
+        if strict:
+            unknown = UnknownReferences(origin, strict=True)
+            for query_id, judged in by_query.items():
+                for doc_id, grade in judged.items():
+                    unknown.check((query_id, doc_id, grade), f"{origin}: qrels split {split!r}", dataset.corpus,
+                                  dataset.queries)
 
 
 def _write_lines(path: Path, lines: Iterator[str]) -> None:
@@ -346,14 +455,14 @@ def _check_replaceable(folder: Path) -> None:
         raise AugirError(f"{folder}: exists and is not a BEIR folder (no {CORPUS_FILE}); refusing to replace it")
 
 
-def write_beir(dataset: BeirDataset, folder: Path) -> None:
+def write_beir(dataset: BeirDataset, folder: Path, *, strict: bool = False) -> None:
     """Write ``dataset`` as a BEIR folder, atomically.
 
     Everything is written into a sibling temp folder (see `augir.fileio.atomic_folder`) and only then swapped
     in: readers never see a half-written folder, and a failure leaves an existing target as it was.
     """
     folder = Path(folder)
-    check_dataset(dataset, str(folder))
+    check_dataset(dataset, str(folder), strict=strict)
     _check_replaceable(folder)
     with atomic_folder(folder) as staging:
         _write_folder(dataset, staging)

@@ -20,6 +20,7 @@ from typing import Any
 from augir.data.beir import (
     BeirDataset,
     Document,
+    UnknownReferences,
     add_judgment,
     document_from_record,
     load_beir,
@@ -38,22 +39,25 @@ _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _TRUE = {"1", "ON", "YES", "TRUE"}  # what huggingface_hub itself treats as true
 
 
-def fetch_dataset(source: str, out_dir: Path, *, seed: int = 0, test_fraction: float = 0.5) -> BeirDataset:
+def fetch_dataset(
+    source: str, out_dir: Path, *, seed: int = 0, test_fraction: float = 0.5, strict: bool = False
+) -> BeirDataset:
     """Fetch ``source``, validate it, write it atomically as a BEIR folder at ``out_dir`` and return it.
 
-    ``seed`` and ``test_fraction`` only matter for ``semanlink``, the one source without given splits.
+    ``seed`` and ``test_fraction`` only matter for ``semanlink``, the one source without given splits. Judgments
+    naming documents or queries the source lacks are kept (and warned about) unless ``strict``.
     Nothing is written unless the whole dataset loaded and validated.
     """
-    dataset = _load_source(source, seed=seed, test_fraction=test_fraction)
-    write_beir(dataset, Path(out_dir))
+    dataset = _load_source(source, seed=seed, test_fraction=test_fraction, strict=strict)
+    write_beir(dataset, Path(out_dir), strict=strict)
     return dataset
 
 
-def _load_source(source: str, *, seed: int, test_fraction: float) -> BeirDataset:
+def _load_source(source: str, *, seed: int, test_fraction: float, strict: bool) -> BeirDataset:
     if source == "semanlink":
         return build_semanlink(seed=seed, test_fraction=test_fraction)
     scheme, sep, arg = source.partition(":")
-    loaders: dict[str, Callable[[str, str], BeirDataset]] = {
+    loaders: dict[str, Callable[[str, str, bool], BeirDataset]] = {
         "local": _load_local,
         "hf": _load_hf,
         "beir": _load_beir_zip,
@@ -62,7 +66,7 @@ def _load_source(source: str, *, seed: int, test_fraction: float) -> BeirDataset
         raise AugirError(f"unknown source {source!r}: use one of {', '.join(SCHEMES)}")
     if not arg.strip():
         raise AugirError(f"source {source!r} is missing its argument: use one of {', '.join(SCHEMES)}")
-    return loaders[scheme](arg.strip(), source)
+    return loaders[scheme](arg.strip(), source, strict)
 
 
 # ---------------------------------------------------------------------------------------------- network
@@ -98,14 +102,14 @@ def require_network(source: str, probe_url: str) -> None:
 # ---------------------------------------------------------------------------------------------- local
 
 
-def _load_local(arg: str, source: str) -> BeirDataset:
-    return load_beir(Path(arg).expanduser())
+def _load_local(arg: str, source: str, strict: bool) -> BeirDataset:
+    return load_beir(Path(arg).expanduser(), strict=strict)
 
 
 # ---------------------------------------------------------------------------------------------- beir zip
 
 
-def _load_beir_zip(name: str, source: str) -> BeirDataset:
+def _load_beir_zip(name: str, source: str, strict: bool) -> BeirDataset:
     # The name goes into a URL and a file name: allow only what BEIR's own names use.
     if not all(ch.isalnum() or ch in "-_." for ch in name) or name.startswith("."):
         raise AugirError(f"source {source!r}: not a BEIR dataset name (letters, digits, '-', '_', '.')")
@@ -119,7 +123,7 @@ def _load_beir_zip(name: str, source: str) -> BeirDataset:
                 zf.extractall(Path(tmp) / "unzipped")  # zipfile drops ".." and absolute paths itself
         except zipfile.BadZipFile:
             raise AugirError(f"source {source!r}: {url} is not a valid zip file") from None
-        return load_beir(_beir_root(Path(tmp) / "unzipped", source))
+        return load_beir(_beir_root(Path(tmp) / "unzipped", source), strict=strict)
 
 
 def _download(url: str, dest: Path, source: str) -> None:
@@ -148,7 +152,7 @@ def _beir_root(unzipped: Path, source: str) -> Path:
 # ---------------------------------------------------------------------------------------------- hugging face
 
 
-def _load_hf(repo: str, source: str) -> BeirDataset:
+def _load_hf(repo: str, source: str, strict: bool) -> BeirDataset:
     endpoint = os.environ.get("HF_ENDPOINT", HF_ENDPOINT_DEFAULT).rstrip("/")
     require_network(source, f"{endpoint}/api/datasets/{repo}")
     try:
@@ -164,7 +168,7 @@ def _load_hf(repo: str, source: str) -> BeirDataset:
         raise
     except Exception as exc:  # the hub client raises many types; the user needs one line naming the source
         raise AugirError(f"source {source!r}: loading from the Hugging Face hub failed ({described(exc)})") from None
-    return _dataset_from_rows(source, corpus_rows, query_rows, qrels_splits)
+    return _dataset_from_rows(source, corpus_rows, query_rows, qrels_splits, strict=strict)
 
 
 def _load_hf_qrels(datasets: Any, repo: str, configs: Iterable[str]) -> Mapping[str, Iterable[Mapping[str, Any]]]:
@@ -190,6 +194,8 @@ def _dataset_from_rows(
     corpus_rows: Iterable[Mapping[str, Any]],
     query_rows: Iterable[Mapping[str, Any]],
     qrels_splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    strict: bool = False,
 ) -> BeirDataset:
     """Apply the file readers' validation to hub rows, naming config and row number instead of file and line."""
     corpus: dict[str, Document] = {}
@@ -209,9 +215,13 @@ def _dataset_from_rows(
     qrels: dict[str, dict[str, dict[str, int]]] = {}
     for split, rows in qrels_splits.items():
         by_query: dict[str, dict[str, int]] = {}
+        unknown = UnknownReferences(f"{source} qrels {split}", strict=strict)
         for row_no, row in enumerate(rows, start=1):
             where = f"{source} qrels {split} row {row_no}"
-            add_judgment(by_query, qrel_from_record(row, where), where, doc_ids=corpus, query_ids=queries)
+            judgment = qrel_from_record(row, where)
+            unknown.check(judgment, where, corpus, queries)
+            add_judgment(by_query, judgment, where)
+        unknown.warn()
         if by_query:
             qrels[split] = by_query
     if not qrels:

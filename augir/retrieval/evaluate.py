@@ -41,8 +41,9 @@ def evaluate_model(
     )
 
 
-def metrics_record(evaluation: Evaluation, *, split: str, top_k: int) -> dict[str, Any]:
-    return {**evaluation.to_json_dict(), "split": split, "top_k": top_k}
+def metrics_record(evaluation: Evaluation, dataset: BeirDataset, *, split: str, top_k: int) -> dict[str, Any]:
+    """What metrics/<name>.json holds: the means, the settings, and how many judgments name unknown ids."""
+    return {**evaluation.to_json_dict(), "split": split, "top_k": top_k, **dataset.unknown_references(split)}
 
 
 def write_run_outputs(run: dict[str, dict[str, float]], evaluation: Evaluation, out_dir: Path, tag: str) -> None:

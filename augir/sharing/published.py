@@ -27,6 +27,7 @@ from typing import Any
 from augir.data.beir import (
     QRELS_DIR,
     QUERIES_FILE,
+    UnknownReferences,
     add_judgment,
     read_jsonl_lines,
     read_qrels_checked,
@@ -242,7 +243,8 @@ def _from_rows(
         if synthetic.queries.get(query_id, text) != text:
             raise AugirError(f"{where}: query id {query_id!r} was given another text before")
         synthetic.queries[query_id] = text
-        add_judgment(synthetic.qrels, (query_id, doc_id, 1), where, doc_ids=doc_ids)
+        UnknownReferences(source, strict=True).check((query_id, doc_id, 1), where, doc_ids, None)
+        add_judgment(synthetic.qrels, (query_id, doc_id, 1), where)
         synthetic.provenance.append(_row_provenance(row, query_id, doc_id, text, source, layout))
     if not synthetic.queries:
         raise AugirError(f"augment.source {source!r}: the set holds no queries")

@@ -23,9 +23,8 @@ def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
         raise AugirError(f"train.datasets: {name} has no {REAL_SPLIT!r} qrels (splits: {', '.join(dataset.qrels)})")
     return [
         Pair(dataset.queries[query_id], document_text(dataset.corpus[doc_id]))
-        for query_id, judged in sorted(dataset.qrels[REAL_SPLIT].items())
-        for doc_id, grade in sorted(judged.items())
-        if grade > 0
+        for query_id, doc_ids in dataset.positives(REAL_SPLIT).items()
+        for doc_id in doc_ids
     ]
 
 

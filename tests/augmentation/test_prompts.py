@@ -37,3 +37,10 @@ def test_example_sources(tiny_dataset):
     assert choose_examples(tiny_dataset, source="none", strategy="title", num_examples=3, seed=0, max_words=50) == ([], "none")
     generic, source = choose_examples(tiny_dataset, source="generic", strategy="title", num_examples=2, seed=0, max_words=50)
     assert source == "generic" and generic[0].query == "How the waggle dance encodes the location of food"
+
+
+def test_examples_never_use_judgments_naming_unknown_ids(tiny_dataset):
+    """Released qrels may judge documents the corpus lacks (ArguAna): such a judgment has no passage to show."""
+    tiny_dataset.qrels["train"] = {"q1": {"ghost": 1, "d1": 1}, "q2": {"ghost": 1}, "q9": {"d3": 1}}
+    examples, _ = choose_examples(tiny_dataset, source="train", strategy="question", num_examples=3, seed=0, max_words=50)
+    assert [(e.query_id, e.doc_id) for e in examples] == [("q1", "d1")]

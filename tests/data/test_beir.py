@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -62,9 +63,9 @@ def _replace(lines: list[str], lineno: int, new: str) -> list[str]:
     return out
 
 
-def _load_error(folder: Path) -> str:
+def _load_error(folder: Path, strict: bool = False) -> str:
     with pytest.raises(AugirError) as info:
-        load_beir(folder)
+        load_beir(folder, strict=strict)
     message = str(info.value)
     assert "\n" not in message, "errors must be one line"
     return message
@@ -164,8 +165,6 @@ TEST_QRELS = QRELS["test"]
         (_replace(TEST_QRELS, 2, "q1\td1\t1\textra"), 2, "expected 3 tab-separated columns, got 4"),
         (_replace(TEST_QRELS, 2, "q1\td1\t1.5"), 2, "score must be an integer"),
         (_replace(TEST_QRELS, 2, "q1\td1\thigh"), 2, "score must be an integer"),
-        (_replace(TEST_QRELS, 3, "2\tnope\t1"), 3, "corpus id 'nope' is not in the corpus"),
-        (_replace(TEST_QRELS, 3, "q9\td1\t1"), 3, "query id 'q9' is not in the queries"),
         (_replace(TEST_QRELS, 3, "q1\td1\t2"), 3, "duplicate judgment"),
         (_replace(TEST_QRELS, 2, "\td1\t1"), 2, "empty 'query-id'"),
     ],
@@ -175,6 +174,86 @@ def test_bad_qrels_name_file_and_line(tmp_path: Path, lines: list[str], line: in
     message = _load_error(folder)
     assert message.startswith(f"{folder / 'qrels' / 'test.tsv'}:{line}: ")
     assert expected in message
+
+
+def test_non_utf8_qrels_name_their_line(tmp_path: Path) -> None:
+    folder = make_beir(tmp_path / "ds")
+    path = folder / "qrels" / "test.tsv"
+    path.write_bytes(b"query-id\tcorpus-id\tscore\nq1\td1\t1\n2\t\xff3\t0\n")
+    assert _load_error(folder) == f"{path}:3: not valid UTF-8"
+
+
+# ---------------------------------------------------------------------------------------------- releases as published
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("2\tnope\t1", "corpus id 'nope' is not in the corpus"), ("q9\td1\t1", "query id 'q9' is not in the queries")],
+)
+def test_strict_validation_refuses_unknown_ids_naming_file_and_line(tmp_path: Path, line: str, expected: str) -> None:
+    folder = make_beir(tmp_path / "ds", qrels={"test": _replace(TEST_QRELS, 3, line)})
+    assert _load_error(folder, strict=True) == f"{folder / 'qrels' / 'test.tsv'}:3: {expected}"
+
+
+def test_judgments_naming_unknown_ids_are_kept_warned_once_and_counted(tmp_path: Path, caplog) -> None:
+    """As ArguAna's test qrels: a judged document missing from the corpus stays a judgment (BEIR, MTEB, trec_eval)."""
+    lines = [*TEST_QRELS, "q1\tghost-1\t1", "q1\tghost-2\t2", "2\tghost-3\t1", "2\tghost-4\t1", "q9\td1\t1"]
+    folder = make_beir(tmp_path / "ds", qrels={"test": lines})
+    with caplog.at_level("WARNING", logger="augir.data.beir"):
+        ds = load_beir(folder)
+    assert ds.qrels["test"] == {"q1": {"d1": 1, "ghost-1": 1, "ghost-2": 2}, "2": {"3": 0, "ghost-3": 1, "ghost-4": 1},
+                                "q9": {"d1": 1}}
+    warnings = [record.getMessage() for record in caplog.records]
+    path = folder / "qrels" / "test.tsv"
+    assert warnings == [
+        f"{path}: 4 judgments name documents not in the corpus (first: 'ghost-1', 'ghost-2', 'ghost-3', ...); "
+        "kept for scoring, they can never be retrieved (strict validation refuses them)",
+        f"{path}: 1 judged queries are not in the queries (first: 'q9'); kept for scoring, each counts 0 "
+        "(strict validation refuses them)",
+    ]
+    assert ds.unknown_references("test") == {"qrels_unknown_documents": 4, "qrels_unknown_queries": 1}
+    assert ds.unknown_references("train") == {"qrels_unknown_documents": 0, "qrels_unknown_queries": 0}
+    assert ds.split_queries("test") == {"q1": "what is alpha", "2": "beta?"}  # q9 has no text to search with
+    assert ds.positives("test") == {"q1": ["d1"]}  # what training may use: known query, known document, grade > 0
+
+
+def test_unknown_ids_count_in_the_ideal_ranking_and_in_recall(tmp_path: Path) -> None:
+    """Scored as trec_eval -c does: ghost is relevant and unretrievable, q9 has no results."""
+    from augir.retrieval.metrics import evaluate_run
+
+    folder = make_beir(tmp_path / "ds", qrels={"test": ["query-id\tcorpus-id\tscore", "q1\td1\t1", "q1\tghost\t1",
+                                                        "q9\td2\t1"]})
+    ds = load_beir(folder)
+    evaluation = evaluate_run(ds.qrels["test"], {"q1": {"d1": 2.0, "d2": 1.0}})
+    assert evaluation.per_query["ndcg_at_10"]["q1"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    assert evaluation.per_query["recall_at_100"] == {"q1": 0.5, "q9": 0.0}
+    assert evaluation.aggregate["num_queries"] == 2
+
+
+def test_trec_qrels_read_like_beir_ones(tmp_path: Path) -> None:
+    folder = make_beir(tmp_path / "ds", qrels={"train": QRELS["train"]})
+    (folder / "qrels" / "test.txt").write_text("q1 0 d1 1\n2\tQ0\t3\t0\n\n")  # spaces or tabs, iteration ignored
+    assert load_beir(folder).qrels == load_beir(make_beir(tmp_path / "beir")).qrels
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "expected"),
+    [("q1 0 d1 1\nq1 0 d2\n", 2, "expected 4 columns (query id, iteration, document id, grade), got 3"),
+     ("q1 0 d1 1\nq1 0 d2 yes\n", 2, "score must be an integer"),
+     ("q1 0 d1 1\nq1 0 d1 2\n", 2, "duplicate judgment"),
+     ("q1 d1 1\n", 1, "header must be")],
+)
+def test_bad_trec_qrels_name_file_and_line(tmp_path: Path, text: str, line: int, expected: str) -> None:
+    folder = make_beir(tmp_path / "ds", qrels={})
+    (folder / "qrels" / "test.qrels").write_text(text)
+    message = _load_error(folder)
+    assert message.startswith(f"{folder / 'qrels' / 'test.qrels'}:{line}: ") and expected in message
+
+
+def test_a_split_with_two_qrels_files_is_refused(tmp_path: Path) -> None:
+    folder = make_beir(tmp_path / "ds")
+    (folder / "qrels" / "test.txt").write_text("q1 0 d1 1\n")
+    assert _load_error(folder) == f"{folder / 'qrels'}: split 'test' has two qrels files (test.tsv, test.txt)"
 
 
 def test_empty_corpus(tmp_path: Path) -> None:
@@ -259,12 +338,14 @@ def test_write_refuses_to_replace_other_folders(tmp_path: Path) -> None:
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
-def test_write_rejects_inconsistent_dataset(tmp_path: Path) -> None:
+def test_write_keeps_unknown_ids_unless_strict(tmp_path: Path) -> None:
     ds = _dataset()
     ds.qrels["test"]["q1"]["ghost"] = 1
     with pytest.raises(AugirError, match="corpus id 'ghost' is not in the corpus"):
-        write_beir(ds, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+        write_beir(ds, tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict").exists()
+    write_beir(ds, tmp_path / "out")
+    assert load_beir(tmp_path / "out").qrels["test"]["q1"]["ghost"] == 1
 
 
 def _fail_on_qrels(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -239,8 +239,10 @@ def test_hf_bad_row_names_source_and_row(fake_hub: FakeHub, tmp_path: Path) -> N
         "default": {"test": [{"query-id": "q1", "corpus-id": "d1", "score": 1},
                              {"query-id": "q1", "corpus-id": "d9", "score": 1}]},
     }})
-    message = _error("hf:mteb/x", tmp_path / "out")
-    assert message == "hf:mteb/x qrels test row 2: corpus id 'd9' is not in the corpus"
+    with pytest.raises(AugirError) as info:
+        fetch_dataset("hf:mteb/x", tmp_path / "strict", strict=True)
+    assert str(info.value) == "hf:mteb/x qrels test row 2: corpus id 'd9' is not in the corpus"
+    assert fetch_dataset("hf:mteb/x", tmp_path / "out").qrels == {"test": {"q1": {"d1": 1, "d9": 1}}}  # as published
 
 
 def test_hf_client_errors_become_one_line(fake_hub: FakeHub, tmp_path: Path) -> None:

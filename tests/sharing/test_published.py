@@ -18,6 +18,7 @@ from augir.errors import AugirError
 from augir.params import load_params
 from augir.sharing.publish import PublishOptions, publish
 from augir.sharing.published import import_augmented, load_synthetic_set
+from augir.versions import library_versions
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ("queries.jsonl", "qrels/train.tsv", "provenance.jsonl")
@@ -300,7 +301,9 @@ def test_the_augment_stage_loads_a_source_instead_of_generating(tmp_path, tiny_b
     stage = runpy.run_path(str(REPO / "stages" / "augment.py"))
     assert run_cli(stage["main"]) == 0
     assert _files(work / "data" / "augmented") == _files(work / "data" / "published" / "reg")
-    assert json.loads((work / "metrics" / "augment.json").read_text()) == {
+    metrics = json.loads((work / "metrics" / "augment.json").read_text())
+    assert metrics.pop("versions") == library_versions()
+    assert metrics == {
         "source": "data/published/reg", "layout": "augir", "generated": 0, "passages": 3, "queries": 3, "pairs": 3,
     }
 

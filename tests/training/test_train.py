@@ -27,6 +27,11 @@ def test_real_pairs_come_from_positive_train_judgments_only(tiny_dataset):
     assert not test_queries & {pair.query for pair in pairs}
 
 
+def test_real_pairs_skip_judgments_naming_unknown_ids(tiny_dataset):
+    tiny_dataset.qrels["train"] = {"q1": {"d1": 1, "ghost": 1}, "q9": {"d2": 1}}
+    assert real_pairs(tiny_dataset, "tiny") == [Pair("how do plants make sugar", document_text(tiny_dataset.corpus["d1"]))]
+
+
 def test_a_dataset_without_train_split_is_refused(tiny_dataset):
     del tiny_dataset.qrels["train"]
     with pytest.raises(AugirError, match="tiny has no 'train' qrels"):
