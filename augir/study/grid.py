@@ -17,6 +17,9 @@ A grid file has these keys (all optional but one of `axes`/`include`):
       - {train.model: minilm-l6, train.augmented_pairs: 500}
     include:                         # extra cells, each on top of `base`
       - {train.model: minilm-l2, augment.strategy: question, train.augmented_pairs: 500}
+    seeds:                           # replicates: every cell (baselines too) once per training seed, and
+      train: [0, 1, 2]               # augmented cells once per augmentation seed (each a generation of its own:
+      augment: [0]                   # `augir grid --dry-run` counts the distinct augmentations, the cost)
 
 What `augir grid` adds, so that every grid reads the same way and repeats no work:
 - Baselines, always: for every retriever setting, zero-shot (`train.epochs=0`) and fine-tuned without
@@ -54,7 +57,8 @@ from augir.errors import AugirError
 from augir.params import Params, first_problem
 
 GRIDS_DIR = Path("grids")
-TOP_LEVEL_KEYS = ("name", "description", "passage_margin", "base", "axes", "exclude", "include")
+TOP_LEVEL_KEYS = ("name", "description", "passage_margin", "seeds", "base", "axes", "exclude", "include")
+SEED_KINDS = {"train": "train.seed", "augment": "augment.seed"}
 # params whose value is a free-form mapping: given whole, it replaces the mapping in params.yaml
 MAPPING_PARAMS = frozenset({"download.sources"})
 AUGMENTATION_PREFIXES = ("augment.", "filter.")
@@ -146,6 +150,7 @@ class _GridReader:
             self.validate(cell)
         cells = self.with_baselines(cells)
         cells = self.with_num_passages(cells)
+        cells = self.with_seeds(cells, self.seeds(raw.get("seeds")))
         cells = _unique(cells)
         for cell in cells:
             self.validate(cell)
@@ -249,6 +254,46 @@ class _GridReader:
             for cell, key in zip(cells, keys)
         ]
 
+    def seeds(self, raw: Any) -> dict[str, list[int]]:
+        """`seeds: {train: [0, 1, 2], augment: [0, 1]}`: replicates; a bare list means training seeds."""
+        if raw is None:
+            return {}
+        if isinstance(raw, list):
+            raw = {"train": raw}
+        if not isinstance(raw, dict):
+            raise self.fail("seeds: expected a list of training seeds or a mapping {train: [...], augment: [...]}")
+        seeds = {}
+        for kind, values in raw.items():
+            if kind not in SEED_KINDS:
+                raise self.fail(f"seeds.{kind}: unknown kind of seed (use {', '.join(SEED_KINDS)})")
+            if (not isinstance(values, list) or not values or len(set(map(str, values))) != len(values)
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)):
+                raise self.fail(f"seeds.{kind}: expected a non-empty list of distinct integers, got {values!r}")
+            seeds[kind] = values
+        return seeds
+
+    def with_seeds(self, cells: list[Cell], seeds: dict[str, list[int]]) -> list[Cell]:
+        """Every cell once per training seed; augmented cells also once per augmentation seed (a new generation
+        each). Baselines take only the first augmentation seed: with no synthetic pairs their result cannot depend
+        on it, and so they add no generation of their own."""
+        for kind, key in SEED_KINDS.items():
+            if kind in seeds and any(key in cell for cell in cells):
+                raise self.fail(f"seeds.{kind}: the grid also sets {key} itself; set it in one place")
+        replicated = []
+        for cell in cells:
+            augment_seeds = seeds.get("augment", [None])
+            if self.value(cell, SCALE) == 0:
+                augment_seeds = augment_seeds[:1]
+            for augment_seed in augment_seeds:
+                for train_seed in seeds.get("train", [None]):
+                    replica = dict(cell)
+                    if augment_seed is not None:
+                        replica[SEED_KINDS["augment"]] = augment_seed
+                    if train_seed is not None:
+                        replica[SEED_KINDS["train"]] = train_seed
+                    replicated.append(replica)
+        return replicated
+
     def validate(self, cell: Cell) -> None:
         self.validated(cell)
 
@@ -339,7 +384,7 @@ def _augmentation_key(cell: Cell) -> str:
 
 
 def cell_label(cell: Cell) -> str:
-    keys = ("train.model", "augment.generator", "augment.strategy", SCALE, EPOCHS)
+    keys = ("train.model", "augment.generator", "augment.strategy", SCALE, EPOCHS, "augment.seed", "train.seed")
     return ", ".join(f"{key}={cell[key]}" for key in keys if key in cell) or "base"
 
 

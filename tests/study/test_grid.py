@@ -16,7 +16,7 @@ from scipy import stats
 from augir.cli import main
 from augir.errors import AugirError
 from augir.params import Params, load_params
-from augir.study.grid import apply_cell, find_grid, format_value, load_grid, overrides
+from augir.study.grid import _canonical, apply_cell, find_grid, format_value, load_grid, overrides
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNING_AUGMENT = "Running stage 'augment'"
@@ -131,6 +131,31 @@ include:
     assert all(c["augment.num_examples"] == 2 for c in cells)
 
 
+def test_seeds_replicate_every_cell_and_augmentation_seeds_only_augmented_ones(tmp_path):
+    path = _write_grid(tmp_path, """
+seeds: {train: [0, 1, 2], augment: [5, 6]}
+axes: {train.model: [minilm-l2], train.augmented_pairs: [100, 200]}
+""")
+    grid = load_grid(path, REPO / "params.yaml")
+    baselines = [c for c in grid.cells if c["train.augmented_pairs"] == 0]
+    augmented = [c for c in grid.cells if c["train.augmented_pairs"] > 0]
+    assert len(baselines) == 2 * 3  # zero-shot and no-augmentation, x 3 training seeds
+    assert {c["augment.seed"] for c in baselines} == {5}  # the first augmentation seed: no generation of their own
+    assert len(augmented) == 2 * 2 * 3  # scales x augmentation seeds x training seeds
+    assert sorted((c["train.augmented_pairs"], c["augment.seed"], c["train.seed"]) for c in augmented) == [
+        (scale, aug, train) for scale in (100, 200) for aug in (5, 6) for train in (0, 1, 2)]
+    # each augmentation seed is one more generation, for the largest scale: the cost the dry run states
+    assert grid.augmentations() == 2
+    assert {c["augment.num_passages"] for c in augmented} == {200}
+    assert len({_canonical(c) for c in grid.cells}) == len(grid.cells)
+
+
+def test_a_list_of_seeds_means_training_seeds(tmp_path):
+    path = _write_grid(tmp_path, "seeds: [3, 4]\naxes: {train.model: [minilm-l2], train.augmented_pairs: [10]}\n")
+    cells = load_grid(path, REPO / "params.yaml").cells
+    assert sorted(c["train.seed"] for c in cells) == [3, 3, 3, 4, 4, 4] and all("augment.seed" not in c for c in cells)
+
+
 def test_overrides_add_replace_and_drop_keys_and_make_local_paths_absolute(tmp_path):
     params_data = {"download": {"sources": {"old": "semanlink", "kept": "hf:x/y"}}, "augment": {"dataset": "kept"},
                    "train": {"learning_rate": 1.0e-4, "model": "minilm-l2", "query_prefix": None}}
@@ -165,6 +190,9 @@ def test_values_are_written_as_hydra_reads_them(value, text):
     ("axes: [train.model]\n", "axes: expected a mapping"),
     ("axes: {train.model: [a}\n", "not valid YAML"),
     ("name: empty\n", "axes: a grid needs axes or include cells"),
+    ("seeds: {trian: [0]}\naxes: {train.model: [a]}\n", "seeds.trian: unknown kind of seed"),
+    ("seeds: [0, 0]\naxes: {train.model: [a]}\n", "seeds.train: expected a non-empty list of distinct integers"),
+    ("seeds: [0, 1]\naxes: {train.seed: [3]}\n", "seeds.train: the grid also sets train.seed itself"),
 ])
 def test_a_bad_grid_file_is_one_line_naming_the_file_and_key(tmp_path, capsys, monkeypatch, text, message):
     path = _write_grid(tmp_path, text, "bad.yaml")
