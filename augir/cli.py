@@ -128,14 +128,9 @@ def _grid(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from augir.study.report import (
-        build_matrix,
-        experiments_from_dvc,
-        experiments_from_folder,
-        save_experiments,
-        select_grid,
-        write_report,
-    )
+    from augir.study.experiments import experiments_from_dvc, experiments_from_folder, save_experiments, select_grid
+    from augir.study.matrix import build_matrix
+    from augir.study.report import write_report
 
     root = Path(".")
     experiments = experiments_from_folder(args.source) if args.source else experiments_from_dvc(root, args.all_commits)
@@ -146,12 +141,12 @@ def _report(args: argparse.Namespace) -> None:
         grid = load_grid(find_grid(args.grid, root), args.params)
         experiments = select_grid(experiments, grid, root)
         title, description = grid.name, grid.description
-    matrix = build_matrix(experiments, metric=args.metric, test=args.test, title=args.title or title,
-                          description=description)
+    matrix = build_matrix(experiments, metric=args.metric, test=args.test, interval=args.interval,
+                          correction=args.correction, title=args.title or title, description=description)
     out = args.out or Path("reports") / (args.title or title)
     written = write_report(matrix, out)
     if args.save_experiments:
-        reported = {row.rev for row in matrix.rows}
+        reported = {exp.rev for row in matrix.rows if row.kind != "bm25" for exp in row.experiments}
         saved = [exp for exp in experiments if exp.rev in reported]  # duplicates and unfinished ones are not
         save_experiments(saved, args.save_experiments)
         print(f"{args.save_experiments}: {len(saved)} experiments (read back with --from)")
@@ -279,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="default: reports/<grid name>, or reports/experiments")
     report.add_argument("--metric", default="ndcg_at_10", choices=["ndcg_at_10", "recall_at_100", "mrr_at_10"])
     report.add_argument("--test", default="t-test", choices=["t-test", "wilcoxon"], help="paired test over queries")
+    report.add_argument("--interval", default="t", choices=["t", "bootstrap"],
+                        help="95%% interval of a cell: t over seeds, or a bootstrap over queries")
+    report.add_argument("--correction", default="holm", choices=["none", "holm", "bh"],
+                        help="multiple-comparison correction over the report's p-values (bh: Benjamini-Hochberg)")
     report.add_argument("--title", help="default: the grid's name")
     report.add_argument("--params", type=Path, default=Path("params.yaml"), help="with --grid: the params it applies to")
     report.add_argument("--save-experiments", type=Path, metavar="DIR",

@@ -6,6 +6,7 @@ RAW = Path("data/raw")
 AUGMENTED = Path("data/augmented")
 FILTERED = Path("data/filtered")
 AUGMENT_WORK = Path("data/.augment-shards")  # finished batches of an interrupted run; not a DVC output, so a rerun finds them
+PAIRS = Path("data/pairs")
 RETRIEVER = Path("models/retriever")
 TRAIN_LOG = Path("dvclive/train")
 INDEX = Path("data/index")
@@ -28,6 +29,10 @@ def evaluation(name: str) -> Path:
 
 def metrics(name: str) -> Path:
     return METRICS / f"{name}.json"
+
+
+def encode_metrics(name: str) -> Path:
+    return METRICS / "encode" / f"{name}.json"
 
 
 def bm25_evaluation(name: str) -> Path:

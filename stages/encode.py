@@ -1,18 +1,24 @@
 """DVC stage encode@<name>: embed the corpus of one evaluation dataset with the trained retriever."""
 
 import sys
+import time
 
 from augir import layout
 from augir.cli import run_cli
 from augir.data.beir import load_beir
+from augir.fileio import write_json_atomic
 from augir.params import load_params
 from augir.retrieval.index import index_corpus
+from augir.versions import with_versions
 
 
 def main(name: str) -> None:
     params = load_params().encode
-    index_corpus(str(layout.RETRIEVER), load_beir(layout.raw(name)), layout.index(name), batch_size=params.batch_size,
-                 max_seq_length=params.max_seq_length, kind=params.index)
+    started = time.perf_counter()
+    dense = index_corpus(str(layout.RETRIEVER), load_beir(layout.raw(name)), layout.index(name),
+                         batch_size=params.batch_size, max_seq_length=params.max_seq_length, kind=params.index)
+    stats = {"passages": len(dense.doc_ids), "index": params.index, "seconds": round(time.perf_counter() - started, 2)}
+    write_json_atomic(layout.encode_metrics(name), with_versions(stats))
 
 
 if __name__ == "__main__":

@@ -1,23 +1,19 @@
-"""DVC stage train: fine-tune `train.model` on real train pairs plus the first `train.augmented_pairs` synthetic ones."""
+"""DVC stage train: fine-tune `train.model` on the pairs stage's pairs."""
 
 import sys
 
 from augir import layout
 from augir.cli import run_cli
-from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.training.pairs import real_pairs, synthetic_pairs
+from augir.training.pairs import read_pairs
 from augir.training.train import train_encoder
 from augir.versions import with_versions
 
 
 def main() -> None:
     params = load_params()
-    pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
-    augmented_corpus = load_beir(layout.raw(params.augment.dataset))
-    pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
-    stats = train_encoder(pairs, params.train, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
+    stats = train_encoder(read_pairs(layout.PAIRS), params.train, layout.RETRIEVER, log_dir=layout.TRAIN_LOG)
     write_json_atomic(layout.metrics("train"), with_versions(stats))
 
 

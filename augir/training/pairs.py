@@ -1,20 +1,30 @@
-"""The (query, passage) pairs a retriever is fine-tuned on: real ones from train qrels, synthetic ones in order."""
+"""The (query, passage) pairs a retriever is fine-tuned on: real ones from train qrels, synthetic ones in order.
+
+The pairs stage writes them to one file that train reads, so that train depends on its pairs and not on every
+downloaded dataset: adding an evaluation dataset changes `data/raw` but not the pairs, and train stays cached.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from augir.data.beir import BeirDataset, document_text, read_generated_pairs
 from augir.errors import AugirError
+from augir.fileio import atomic_folder
 
 REAL_SPLIT = "train"
+PAIRS_FILE = "pairs.jsonl"
+SOURCES = ("real", "synthetic")
 
 
 @dataclass(frozen=True)
 class Pair:
     query: str
     document: str
+    source: str = "real"  # real | synthetic
 
 
 def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
@@ -22,7 +32,7 @@ def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
     if REAL_SPLIT not in dataset.qrels:
         raise AugirError(f"train.datasets: {name} has no {REAL_SPLIT!r} qrels (splits: {', '.join(dataset.qrels)})")
     return [
-        Pair(dataset.queries[query_id], document_text(dataset.corpus[doc_id]))
+        Pair(dataset.queries[query_id], document_text(dataset.corpus[doc_id]), "real")
         for query_id, doc_ids in dataset.positives(REAL_SPLIT).items()
         for doc_id in doc_ids
     ]
@@ -36,7 +46,33 @@ def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> li
     for query_id, text, doc_id in read_generated_pairs(augmented_dir):
         if doc_id not in dataset.corpus:
             raise AugirError(f"{augmented_dir / 'qrels' / 'train.tsv'}: passage {doc_id!r} of {query_id} is not in the corpus")
-        pairs.append(Pair(text, document_text(dataset.corpus[doc_id])))
+        pairs.append(Pair(text, document_text(dataset.corpus[doc_id]), "synthetic"))
     if len(pairs) < limit:
         raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs")
     return pairs[:limit]
+
+
+def write_pairs(pairs: list[Pair], folder: Path) -> dict[str, int]:
+    """The pairs in training order, one JSON object per line; returns how many of each source."""
+    with atomic_folder(folder) as staging:
+        with (staging / PAIRS_FILE).open("w", encoding="utf-8") as out:
+            for pair in pairs:
+                out.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
+    counts = Counter(pair.source for pair in pairs)
+    return {"pairs": len(pairs), **{source: counts.get(source, 0) for source in SOURCES}}
+
+
+def read_pairs(folder: Path) -> list[Pair]:
+    """The pairs `write_pairs` wrote, in the same order."""
+    path = folder / PAIRS_FILE
+    if not path.is_file():
+        raise AugirError(f"{path}: no training pairs (run the pairs stage first)")
+    pairs = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+                pairs.append(Pair(str(record["query"]), str(record["document"]), str(record["source"])))
+            except (ValueError, KeyError, TypeError) as error:
+                raise AugirError(f"{path}:{number}: not a training pair ({error})") from error
+    return pairs

@@ -257,7 +257,7 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
     assert counts["stages/augment.py"] == 1  # generated once, restored from the run-cache 7 times
     assert output.count(RUNNING_AUGMENT) == 1  # and DVC's own log agrees
     assert counts["stages/download.py"] == 1 and counts["stages/filter.py"] == 1 and counts["stages/bm25.py"] == 1
-    assert counts["stages/train.py"] == 8  # train is never restored (dvclive/train is an uncached output)
+    assert counts["stages/train.py"] == 8
 
     shown = json.loads(run([sys.executable, "-m", "dvc", "exp", "show", "--json"], repo, env, stdout_only=True))
     revs = {exp["rev"]: exp.get("name") for commit in shown for group in commit.get("experiments") or []
@@ -265,16 +265,16 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
     assert len(revs) == 8
 
     run([sys.executable, "-m", "augir.cli", "report", "--grid", "tiny"], repo, env)
+    from dvc.fs import DVCFileSystem
+
     rows = list(csv.DictReader((repo / "reports" / "tiny" / "matrix.csv").open()))
     assert [row["kind"] for row in rows] == ["bm25"] + ["zero-shot", "no-augmentation", "augmented", "augmented"] * 2
     assert {row["rev"] for row in rows} <= set(revs)
     for row in rows:  # the report's numbers are the very numbers of each experiment's metrics files
         path = "metrics/bm25/tiny.json" if row["kind"] == "bm25" else "metrics/tiny.json"
-        metrics = json.loads(run(["git", "show", f"{row['rev']}:{path}"], repo, env, stdout_only=True))
+        metrics = json.loads(DVCFileSystem(url=str(repo), rev=row["rev"]).read_text(path))  # cached metrics
         for measure in ("ndcg_at_10", "recall_at_100", "mrr_at_10"):
             assert float(row[f"in-domain:tiny:{measure}"]) == metrics[measure]
-    from dvc.fs import DVCFileSystem
-
     def per_query(rev: str) -> list[float]:
         scores = json.loads(DVCFileSystem(url=str(repo), rev=rev).read_text("data/eval/tiny/per_query.json"))
         return [scores["ndcg_at_10"][query] for query in sorted(scores["ndcg_at_10"])]
@@ -294,3 +294,24 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
         assert (repo / "reports" / "tiny" / name).is_file()
     plots = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], repo, env, stdout_only=True))
     assert plots["data"]["tiny: scaling, tiny (in-domain)"]  # the report's dvc plots definition renders
+
+    # The finished grid gains an out-of-distribution dataset: only what is new runs. Train is restored from the
+    # run-cache (its pairs stage re-runs on the changed data/raw and finds the same pairs), so do augment and filter.
+    grid_file = repo / "grids" / "tiny.yaml"
+    grid = yaml.safe_load(grid_file.read_text())
+    other = shutil.copytree(tiny_beir_dir, tmp_path / "other")
+    grid["base"]["download.sources"]["other"] = f"local:{other}"
+    grid["base"]["evaluate.datasets"] = ["tiny", "other"]
+    grid_file.write_text(yaml.safe_dump(grid, sort_keys=False))
+    run(["git", "add", "-A"], repo, env)
+    run([*git, "commit", "-qm", "an OOD dataset"], repo, env)
+    launches.write_text("")
+    run([sys.executable, "-m", "augir.cli", "grid", "tiny", "--run"], repo, env)
+    stage_runs = [line.split()[0:2] for line in launches.read_text().splitlines() if line.startswith("stages/")]
+    print(f"stage executions after adding a dataset: {sorted(map(tuple, stage_runs))}")
+    again = {tuple(run) for run in stage_runs}
+    assert not {"stages/train.py", "stages/augment.py", "stages/filter.py"} & {run[0] for run in stage_runs}
+    assert sum(run == ["stages/encode.py", "other"] for run in stage_runs) == 8  # one per cell, the new dataset only
+    assert sum(run == ["stages/evaluate.py", "other"] for run in stage_runs) == 8
+    assert ("stages/encode.py", "tiny") not in again and ("stages/evaluate.py", "tiny") not in again
+    assert sum(run == ["stages/download.py", "other"] for run in stage_runs) == 1

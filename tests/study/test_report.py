@@ -12,16 +12,10 @@ from scipy import stats
 from augir.cli import main
 from augir.errors import AugirError
 from augir.study.grid import load_grid
-from augir.study.report import (
-    build_matrix,
-    csv_text,
-    experiments_from_exp_show,
-    experiments_from_folder,
-    paired_p_value,
-    save_experiments,
-    select_grid,
-    write_report,
-)
+from augir.study.experiments import experiments_from_exp_show, experiments_from_folder, save_experiments, select_grid
+from augir.study.matrix import build_matrix
+from augir.study.report import csv_text, write_report
+from augir.study.statistics import paired_p_value
 
 REPO = Path(__file__).resolve().parents[2]
 SF_QUERIES = ["q1", "q2", "q3", "q4", "q5", "q6"]
@@ -88,6 +82,13 @@ def _rows(path: Path) -> dict[str, dict[str, str]]:
     return {row["experiment"] if row["kind"] != "bm25" else "bm25": row for row in csv.DictReader(path.open())}
 
 
+def _markdown_table(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and body cells of the one table in a report's Markdown."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    return cells[0], cells[2:]
+
+
 def _metric(name: str, dataset: str, key: str = "ndcg_at_10") -> float:
     spec = EXPERIMENTS[name]
     values, queries = (spec[6], SF_QUERIES) if dataset == "sf" else (spec[7], CF_QUERIES)
@@ -123,14 +124,15 @@ def test_matrix_deltas_and_p_values_equal_scipy_on_the_same_per_query_scores(exp
 
 def test_hand_computed_delta_and_p_value():
     """c500-l2 against na-l2 on sf: differences 0.2, 0.1, 0.2, 0.1, 0.1, 0.1 (mean 0.1333..)."""
-    a, b = EXPERIMENTS["c500-l2"][6], EXPERIMENTS["na-l2"][6]
-    differences = [x - y for x, y in zip(a, b)]
+    a, b = dict(zip(SF_QUERIES, EXPERIMENTS["c500-l2"][6])), dict(zip(SF_QUERIES, EXPERIMENTS["na-l2"][6]))
+    differences = [a[q] - b[q] for q in SF_QUERIES]
     mean = sum(differences) / 6
     sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / 5)
     t = mean / (sd / math.sqrt(6))
     assert paired_p_value(a, b) == pytest.approx(2 * stats.t.sf(t, df=5), rel=1e-9)
-    assert paired_p_value(a, b, "wilcoxon") == pytest.approx(stats.wilcoxon(a, b).pvalue, rel=1e-12)
-    assert paired_p_value(a, a) is None and paired_p_value([0.5], [0.1]) is None
+    assert paired_p_value(a, b, "wilcoxon") == pytest.approx(stats.wilcoxon(list(a.values()), list(b.values())).pvalue,
+                                                             rel=1e-12)
+    assert paired_p_value(a, a) is None and paired_p_value({"q": 0.5}, {"q": 0.1}) is None
 
 
 def test_markdown_plots_and_dvc_plots_definitions(experiments_dir, tmp_path):
@@ -142,12 +144,16 @@ def test_markdown_plots_and_dvc_plots_definitions(experiments_dir, tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (out / "matrix.md").read_text()
     assert text.startswith("# hand-made\n\nA hand-made matrix.")
-    assert "| sf (in-domain) ndcg_at_10 | Δ | p | cf (OOD) ndcg_at_10 | Δ | p |" in text
-    c2000 = next(line for line in text.splitlines() if line.startswith("| c2000-l2 "))
+    header, table = _markdown_table(text)
+    assert [h for h in header if h.startswith("sf (in-domain)")] == [
+        "sf (in-domain) ndcg_at_10", "sf (in-domain) Δ", "sf (in-domain) p", "sf (in-domain) p (Holm)"]
+    c2000 = dict(zip(header, next(cells for cells in table if cells[0] == "c2000-l2")))
     p = stats.ttest_rel(EXPERIMENTS["c2000-l2"][6], EXPERIMENTS["na-l2"][6]).pvalue
     assert p < 0.05
-    assert f"| {_metric('c2000-l2', 'sf'):.4f} | +{_metric('c2000-l2', 'sf') - _metric('na-l2', 'sf'):.4f} | " in c2000
-    assert c2000.split(" | ")[-4].endswith("*")  # significant on sf, marked
+    assert c2000["sf (in-domain) ndcg_at_10"] == f"{_metric('c2000-l2', 'sf'):.4f}"  # one seed: no interval
+    assert c2000["sf (in-domain) Δ"] == f"+{_metric('c2000-l2', 'sf') - _metric('na-l2', 'sf'):.4f}"
+    assert c2000["sf (in-domain) p"] == f"{p:.1e}*"  # significant on sf, marked (p < 0.001: two digits)
+    assert c2000["seeds"] == "1"
     assert "![scaling.png](scaling.png)" in text
 
     config = yaml.safe_load((out / "dvc.yaml").read_text())

@@ -11,13 +11,9 @@ import yaml
 from augir import layout
 from augir.retrieval.metrics import REPORTED_MEASURES
 from augir.study.grid import apply_cell, load_grid
-from augir.study.report import (
-    Experiment,
-    build_matrix,
-    experiments_from_folder,
-    same_settings,
-    write_report,
-)
+from augir.study.experiments import Experiment, experiments_from_folder, same_settings, select_grid
+from augir.study.matrix import build_matrix
+from augir.study.report import write_report
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = REPO / "results" / "cpu-study"
@@ -33,7 +29,7 @@ def test_the_committed_report_is_what_augir_report_makes_of_the_saved_experiment
     write_report(build_matrix(experiments, title=grid.name, description=grid.description), tmp_path)
     for name in ("matrix.csv", "matrix.md"):
         assert (tmp_path / name).read_text() == (STUDY / name).read_text(), name
-    for name in ("scaling.png", "generators.png", "strategies.png"):
+    for name in ("scaling.png", "generators.png", "strategies.png", "cost.png"):
         assert (STUDY / name).stat().st_size > 10_000, name
 
 
@@ -70,3 +66,11 @@ def test_the_experiments_are_the_cells_of_the_grid(experiments):
                         if same_settings(exp.flat_params(), {k: v for k, v in wanted.items() if k in exp.flat_params()})])
     assert all(len(names) == 1 for names in matched), matched
     assert len({names[0] for names in matched}) == len(experiments) == len(grid.cells)
+
+
+def test_the_saved_experiments_are_selected_by_the_grid_from_a_clone_elsewhere(experiments, tmp_path, monkeypatch):
+    """Regression: they record the absolute `local:` paths of the machine that ran them (`/work/shared/...`), and
+    `augir report --from ... --grid cpu-study` from a clone elsewhere matched none of them."""
+    grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert len(select_grid(experiments, grid, tmp_path / "another" / "clone")) == len(experiments)

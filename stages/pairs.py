@@ -1,0 +1,22 @@
+"""DVC stage pairs: the real train pairs of `train.datasets` plus the first `train.augmented_pairs` synthetic ones."""
+
+import sys
+
+from augir import layout
+from augir.cli import run_cli
+from augir.data.beir import load_beir
+from augir.fileio import write_json_atomic
+from augir.params import load_params
+from augir.training.pairs import real_pairs, synthetic_pairs, write_pairs
+
+
+def main() -> None:
+    params = load_params()
+    pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
+    augmented_corpus = load_beir(layout.raw(params.augment.dataset))
+    pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
+    write_json_atomic(layout.metrics("pairs"), write_pairs(pairs, layout.PAIRS))
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,187 @@
+"""Replicates in the matrix: cells aggregate their seeds, deltas pair them, p-values are corrected together.
+
+Hand-made per-query scores; every expected number is computed here by hand or by scipy/statsmodels directly.
+"""
+
+import csv
+import io
+import json
+import math
+
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from augir.cli import main
+from augir.errors import AugirError
+from augir.study.experiments import Experiment, same_settings, save_experiments, select_grid
+from augir.study.grid import load_grid
+from augir.study.matrix import build_matrix
+from augir.study.report import csv_text, markdown
+
+QUERIES = ["q1", "q2", "q3", "q4"]
+# (model, augmented pairs, train seed) -> per-query nDCG@10
+SCORES = {
+    ("l2", 0, 0): [0.2, 0.4, 0.1, 0.3],
+    ("l2", 0, 1): [0.3, 0.4, 0.2, 0.3],
+    ("l2", 0, 2): [0.2, 0.5, 0.1, 0.2],
+    ("l2", 100, 0): [0.4, 0.5, 0.1, 0.4],
+    ("l2", 100, 1): [0.4, 0.6, 0.3, 0.3],
+    ("l2", 100, 2): [0.3, 0.5, 0.3, 0.4],
+    ("l6", 0, 0): [0.5, 0.5, 0.4, 0.6],
+    ("l6", 0, 1): [0.6, 0.5, 0.4, 0.5],
+    ("l6", 0, 2): [0.5, 0.6, 0.4, 0.6],
+    ("l6", 100, 0): [0.6, 0.5, 0.4, 0.6],
+    ("l6", 100, 1): [0.5, 0.6, 0.5, 0.5],
+    ("l6", 100, 2): [0.6, 0.6, 0.4, 0.6],
+}
+GENERATION_SECONDS = 120.0
+
+
+def _experiment(model: str, pairs: int, seed: int, scores: list[float], source: str = "local:/runner/data/sf"
+                ) -> Experiment:
+    params = {
+        "download": {"sources": {"sf": source}},
+        "augment": {"dataset": "sf", "generator": "smollm2-135m", "strategy": "claim", "num_passages": 200, "seed": 0},
+        "train": {"datasets": ["sf"], "model": model, "augmented_pairs": pairs, "epochs": 1, "seed": seed},
+        "evaluate": {"datasets": ["sf"]},
+    }
+    per_query = {"ndcg_at_10": dict(zip(QUERIES, scores)), "recall_at_100": dict(zip(QUERIES, scores)),
+                 "mrr_at_10": dict(zip(QUERIES, scores))}
+    mean = math.fsum(scores) / len(scores)
+    metrics = {
+        "metrics/sf.json": {"ndcg_at_10": mean, "recall_at_100": mean, "mrr_at_10": mean, "num_queries": 4},
+        "metrics/train.json": {"pairs": 50 + pairs, "seconds": 10.0 + seed},
+        "metrics/augment.json": {"generation_seconds": GENERATION_SECONDS, "new_tokens": 2400, "generated": 200},
+        "metrics/encode/sf.json": {"seconds": 3.0},
+    }
+    name = f"{model}-{pairs}-s{seed}"
+    files = {"data/eval/sf/per_query.json": json.dumps(per_query)}
+    return Experiment(name, name, params, metrics, lambda path: files.get(path))
+
+
+@pytest.fixture
+def experiments() -> list[Experiment]:
+    return [_experiment(model, pairs, seed, scores) for (model, pairs, seed), scores in SCORES.items()]
+
+
+def _mean(values):
+    return math.fsum(values) / len(values)
+
+
+def _seed_means(model: str, pairs: int) -> list[float]:
+    return [_mean(SCORES[(model, pairs, seed)]) for seed in range(3)]
+
+
+def _seed_averaged(model: str, pairs: int) -> list[float]:
+    return [_mean([SCORES[(model, pairs, seed)][i] for seed in range(3)]) for i in range(len(QUERIES))]
+
+
+def test_a_cell_is_the_mean_of_its_seeds_with_the_t_interval(experiments):
+    matrix = build_matrix(experiments)
+    cells = {(row.retriever, row.scale): row for row in matrix.rows}
+    assert len(cells) == 4 and all(row.seeds == 3 for row in cells.values())
+    for (model, pairs), row in cells.items():
+        means = _seed_means(model, pairs)
+        assert row.values["sf"]["ndcg_at_10"] == pytest.approx(_mean(means), abs=1e-15)
+        low, high = stats.t.interval(0.95, df=2, loc=_mean(means), scale=stats.sem(means))
+        assert (row.estimate["sf"].low, row.estimate["sf"].high) == pytest.approx((low, high), rel=1e-12)
+
+
+def test_the_delta_pairs_training_seeds_and_the_test_uses_seed_averaged_queries(experiments):
+    matrix = build_matrix(experiments)
+    row = next(r for r in matrix.rows if (r.retriever, r.scale) == ("l2", 100))
+    treated, reference = _seed_means("l2", 100), _seed_means("l2", 0)
+    differences = [a - b for a, b in zip(treated, reference)]
+    assert row.delta["sf"].mean == pytest.approx(_mean(differences), abs=1e-15)
+    interval = stats.ttest_rel(treated, reference).confidence_interval(0.95)
+    assert (row.delta["sf"].low, row.delta["sf"].high) == pytest.approx((interval.low, interval.high), rel=1e-12)
+    expected = stats.ttest_rel(_seed_averaged("l2", 100), _seed_averaged("l2", 0)).pvalue
+    assert row.p_value["sf"] == pytest.approx(expected, rel=1e-12)
+    assert row.reference == "l2-0-s0" and row.synthetic_pairs == 100
+
+
+@pytest.mark.parametrize(("correction", "method"), [("holm", "holm"), ("bh", "fdr_bh")])
+def test_p_values_are_corrected_over_the_reports_comparisons(experiments, correction, method):
+    matrix = build_matrix(experiments, correction=correction)
+    augmented = [r for r in matrix.rows if r.kind == "augmented"]
+    raw = [stats.ttest_rel(_seed_averaged(m, 100), _seed_averaged(m, 0)).pvalue for m in ("l2", "l6")]
+    expected = multipletests(raw, method=method)[1]
+    assert [r.retriever for r in augmented] == ["l2", "l6"]
+    assert [r.p_corrected["sf"] for r in augmented] == pytest.approx(list(expected), rel=1e-12)
+    assert [r.p_value["sf"] for r in augmented] == pytest.approx(raw, rel=1e-12)  # raw p-values beside them
+
+
+def test_no_correction_leaves_the_raw_p_values_and_drops_the_column(experiments):
+    matrix = build_matrix(experiments, correction="none")
+    assert all(r.p_corrected["sf"] == r.p_value["sf"] for r in matrix.rows if r.kind == "augmented")
+    assert "p (Holm)" not in markdown(matrix, {}) and "p (uncorrected)" not in markdown(matrix, {})
+    with pytest.raises(AugirError, match="unknown correction 'bonferoni'"):
+        build_matrix(experiments, correction="bonferoni")
+
+
+def test_a_bootstrap_interval_is_scipys_bca_over_seed_averaged_queries(experiments):
+    matrix = build_matrix(experiments, interval="bootstrap")
+    row = next(r for r in matrix.rows if (r.retriever, r.scale) == ("l2", 100))
+    expected = stats.bootstrap((_seed_averaged("l2", 100),), lambda x, axis=-1: x.mean(axis=axis),
+                               confidence_level=0.95, n_resamples=2000, method="BCa", random_state=0)
+    assert row.estimate["sf"].low == pytest.approx(expected.confidence_interval.low, rel=1e-9)
+    assert row.estimate["sf"].high == pytest.approx(expected.confidence_interval.high, rel=1e-9)
+
+
+def test_costs_come_from_the_stages_metrics_pro_rata_and_baselines_generate_nothing(experiments):
+    matrix = build_matrix(experiments)
+    rows = {(r.retriever, r.scale): r for r in matrix.rows}
+    # 100 of the 200 generated pairs: half the generation's seconds and tokens
+    assert rows[("l2", 100)].cost == {"generation_seconds": GENERATION_SECONDS / 2, "generation_tokens": 1200.0,
+                                      "train_seconds": 11.0, "encode_seconds": 3.0}
+    assert rows[("l2", 0)].cost["generation_seconds"] == 0.0 and rows[("l2", 0)].cost["train_seconds"] == 11.0
+    table = list(csv.DictReader(io.StringIO(csv_text(matrix))))
+    augmented = next(r for r in table if r["kind"] == "augmented" and r["retriever"] == "l2")
+    assert augmented["generation_seconds"] == "60.0" and augmented["seeds"] == "3"
+    assert augmented["experiment"] == "l2-100-s0 l2-100-s1 l2-100-s2"
+
+
+def test_a_cell_of_one_seed_is_its_experiments_numbers_exactly(experiments):
+    single = [e for e in experiments if e.params["train"]["seed"] == 0]
+    matrix = build_matrix(single)
+    row = next(r for r in matrix.rows if (r.retriever, r.scale) == ("l2", 100))
+    assert row.values["sf"]["ndcg_at_10"] == single[1].metrics["metrics/sf.json"]["ndcg_at_10"]
+    assert row.delta["sf"].low is None and row.estimate["sf"].low is None  # one seed: no interval
+
+
+def test_a_cell_without_a_shared_seed_has_no_delta_and_says_so(experiments):
+    kept = [e for e in experiments if not (e.params["train"]["augmented_pairs"] == 0 and e.params["train"]["model"]
+                                           == "l2" and e.params["train"]["seed"] != 2)]
+    for exp in kept:
+        if exp.params["train"]["model"] == "l2" and exp.params["train"]["augmented_pairs"] == 100:
+            exp.params["train"]["seed"] += 10  # 10, 11, 12: none shared with the baseline's seed 2
+    matrix = build_matrix(kept)
+    row = next(r for r in matrix.rows if (r.retriever, r.scale) == ("l2", 100))
+    assert row.delta["sf"] is None
+    assert any("shares no training seed" in note for note in matrix.notes)
+
+
+def test_saved_experiments_from_another_machine_match_the_grid_by_dataset_name(experiments, tmp_path, monkeypatch):
+    """Regression: experiments saved on one machine record its absolute `local:` paths; a clone elsewhere found none
+    of them in the grid ("no finished experiments with metrics")."""
+    params = tmp_path / "repo" / "params.yaml"
+    params.parent.mkdir()
+    params.write_text("download: {sources: {sf: 'local:../datasets/sf'}}\n"
+                      "augment: {dataset: sf, generator: smollm2-135m, strategy: claim, num_passages: 200}\n"
+                      "train: {datasets: [sf], model: l2, augmented_pairs: 0, epochs: 1}\n"
+                      "evaluate: {datasets: [sf]}\n")
+    (tmp_path / "datasets" / "sf").mkdir(parents=True)
+    grid_file = tmp_path / "repo" / "g.yaml"
+    grid_file.write_text("base: {download.sources: {sf: 'local:../datasets/sf'}, augment.num_passages: 200}\n"
+                         "axes: {train.model: [l2, l6], train.augmented_pairs: [100]}\nseeds: [0, 1, 2]\n")
+    grid = load_grid(grid_file, params)
+    selected = select_grid(experiments, grid, params.parent)
+    assert len(selected) == 12  # every one, though recorded as local:/runner/data/sf
+    assert not same_settings({"download.sources": {"sf": "local:/runner/data/other"}},
+                             {"download.sources": {"sf": "local:/x/sf"}})
+
+    save_experiments(experiments, tmp_path / "saved")
+    monkeypatch.chdir(params.parent)  # another directory than the one that saved them
+    assert main(["report", "--from", str(tmp_path / "saved"), "--grid", str(grid_file), "--out", "r"]) == 0
+    assert (params.parent / "r" / "matrix.csv").read_text() == csv_text(build_matrix(experiments, title="g"))
