@@ -111,8 +111,7 @@ def plot_scaling(matrix: Matrix, path: Path) -> bool:
     curves = {d: scaling_curves(matrix, d) for d in matrix.datasets}
     if not any(curves.values()):
         return False
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(matrix.datasets), figsize=(6 * len(matrix.datasets), 4.5), squeeze=False)
+    fig, axes = _figure(matrix)
     for ax, d in zip(axes[0], matrix.datasets):
         for curve in curves[d]:
             xs, ys = zip(*curve.points)
@@ -144,8 +143,7 @@ def plot_comparison(matrix: Matrix, axis: str, path: Path) -> bool:
     groups = {d: comparisons(matrix, d, axis) for d in matrix.datasets}
     if not any(groups.values()):
         return False
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(matrix.datasets), figsize=(6 * len(matrix.datasets), 4.5), squeeze=False)
+    fig, axes = _figure(matrix)
     for ax, d in zip(axes[0], matrix.datasets):
         names = sorted({name for group in groups[d] for name in group.bars}, key=lambda n: (n != "no augmentation", n))
         width = 0.8 / max(len(names), 1)
@@ -182,8 +180,7 @@ def plot_cost(matrix: Matrix, path: Path) -> bool:
     points = {d: gain_and_cost(matrix, d) for d in matrix.datasets}
     if not any(points.values()):
         return False
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(matrix.datasets), figsize=(6 * len(matrix.datasets), 4.5), squeeze=False)
+    fig, axes = _figure(matrix)
     for ax, d in zip(axes[0], matrix.datasets):
         by_retriever: dict[str, list[tuple[Row, float, float]]] = {}
         for point in points[d]:
@@ -207,6 +204,11 @@ def plot_cost(matrix: Matrix, path: Path) -> bool:
     fig.tight_layout()
     _save(fig, path)
     return True
+
+
+def _figure(matrix: Matrix) -> tuple[Any, Any]:
+    """One panel per evaluation dataset, side by side."""
+    return _pyplot().subplots(1, len(matrix.datasets), figsize=(6 * len(matrix.datasets), 4.5), squeeze=False)
 
 
 def _pyplot():
