@@ -120,11 +120,17 @@ def _publish(args: argparse.Namespace) -> None:
 def _grid(args: argparse.Namespace) -> None:
     import yaml
 
-    from augir.study.grid import find_grid, load_grid, queue_grid
+    from augir.study.grid import find_grid, load_grid, parse_shard, push_results, queue_grid
 
     root = Path(".")
     grid = load_grid(find_grid(args.name, root), args.params)
+    if args.shard:
+        grid = grid.part(*parse_shard(args.shard))
+    if args.push and not args.run:
+        raise AugirError("--push needs --run (queued experiments are pushed after `dvc exp run --run-all`)")
     queue_grid(grid, yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}, root, dry_run=args.dry_run, run=args.run)
+    if args.push:
+        push_results(args.push, root)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -133,6 +139,10 @@ def _report(args: argparse.Namespace) -> None:
     from augir.study.report import write_report
 
     root = Path(".")
+    if args.pull:
+        from augir.study.grid import pull_results
+
+        pull_results(args.pull, root, args.all_commits)
     experiments = experiments_from_folder(args.source) if args.source else experiments_from_dvc(root, args.all_commits)
     title, description = "experiments", ""
     if args.grid:
@@ -263,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--dry-run", action="store_true", help="print the `dvc exp run --queue` lines, queue nothing")
     grid.add_argument("--run", action="store_true",
                       help="run the cells now, one at a time (`dvc exp run --temp` each; blocks), instead of queueing")
+    grid.add_argument("--shard", metavar="I/N",
+                      help="only the I-th of N disjoint parts (one per machine; each augmentation in one part)")
+    grid.add_argument("--push", metavar="GIT_REMOTE",
+                      help="with --run: then push the experiments and the run-cache (`dvc exp push --run-cache`)")
     grid.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params the grid applies to")
     grid.set_defaults(handler=_grid)
 
@@ -271,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="source", type=Path,
                         help="a folder of experiment folders (params.yaml, metrics/) instead of `dvc exp show`")
     report.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
+    report.add_argument("--pull", metavar="GIT_REMOTE",
+                        help="first pull every machine's experiments and their outputs (`dvc exp pull`)")
     report.add_argument("--out", type=Path, help="default: reports/<grid name>, or reports/experiments")
     report.add_argument("--metric", default="ndcg_at_10", choices=["ndcg_at_10", "recall_at_100", "mrr_at_10"])
     report.add_argument("--test", default="t-test", choices=["t-test", "wilcoxon"], help="paired test over queries")

@@ -45,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import typing
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -78,9 +79,36 @@ class Grid:
     path: Path
     cells: list[Cell]  # every experiment, baselines first; each holds all the params the grid sets
 
+    shard: str = ""  # "i/n" when this is one part of a grid split across machines
+
     def augmentations(self) -> int:
         """How many distinct augmentations (generations) the grid needs."""
         return len({_augmentation_key(cell) for cell in self.cells})
+
+    def part(self, index: int, count: int) -> Grid:
+        """The index-th (from 1) of `count` disjoint parts, for `count` machines. Cells go by augmentation: all
+        cells that share one (its baselines too) are in the same part, so each is generated on one machine only
+        and the cells that reuse it restore it from that machine's run-cache. Parts are balanced by number of cells
+        (largest group first onto the part with the fewest); cells keep the grid's order inside a part."""
+        groups: dict[str, list[Cell]] = {}
+        for cell in self.cells:
+            groups.setdefault(_augmentation_key(cell), []).append(cell)
+        order = list(groups)
+        loads = [0] * count
+        owner: dict[str, int] = {}
+        for key in sorted(order, key=lambda k: (-len(groups[k]), order.index(k))):
+            owner[key] = min(range(count), key=lambda i: (loads[i], i))
+            loads[owner[key]] += len(groups[key])
+        cells = [cell for cell in self.cells if owner[_augmentation_key(cell)] == index - 1]
+        return dataclasses.replace(self, cells=cells, shard=f"{index}/{count}")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`--shard i/n` (1 <= i <= n) as (i, n)."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise AugirError(f"--shard {text!r}: expected i/n with 1 <= i <= n, such as 1/2")
+    return int(match[1]), int(match[2])
 
 
 def find_grid(name: str, root: Path = Path(".")) -> Path:
@@ -491,7 +519,8 @@ def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: 
     runs in a temporary copy of the repository like a queued experiment, in this process's foreground; cells run in
     grid order, so later ones restore shared stages (the augmentation) from the run-cache.
     """
-    print(f"# grid {grid.name} ({grid.path}): {len(grid.cells)} experiments, "
+    part = f", part {grid.shard} (the other parts run elsewhere)" if grid.shard else ""
+    print(f"# grid {grid.name} ({grid.path}){part}: {len(grid.cells)} experiments, "
           f"{grid.augmentations()} distinct augmentations, each generated once")
     for folder in sorted(missing_local_sources(grid, root)):
         if not dry_run:
@@ -525,3 +554,24 @@ def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: 
               f"stages) with `dvc queue start -j 1` or `dvc exp run --run-all`, then `augir report --grid {grid.name}`"
               f" (or queue nothing and run them now: `augir grid {grid.name} --run`)")
     return len(grid.cells)
+
+
+def push_results(git_remote: str, root: Path = Path(".")) -> None:
+    """This machine's experiments (git refs), their cached outputs and the run-cache, to the shared remotes, so
+    that `augir report --pull` on any clone builds the one matrix and later runs restore instead of re-running."""
+    _dvc_checked(["exp", "push", git_remote, "--run-cache"], root, "push the experiments")
+
+
+def pull_results(git_remote: str, root: Path = Path("."), all_commits: bool = False) -> None:
+    """Every machine's experiments of HEAD (or of every commit) and their cached outputs, from the shared remotes."""
+    _dvc_checked(["exp", "pull", git_remote, *(["--all-commits"] if all_commits else [])], root, "pull the experiments")
+
+
+def _dvc_checked(args: list[str], root: Path, what: str) -> None:
+    print(command_line(args), flush=True)
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=_dvc_env(), capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+        raise AugirError(f"could not {what} ({command_line(args)}): "
+                         f"{lines[-1] if lines else 'exit status ' + str(result.returncode)}")

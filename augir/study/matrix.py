@@ -30,9 +30,7 @@ from augir.retrieval.metrics import REPORTED_MEASURES
 from augir.study.experiments import Experiment, per_query_path
 from augir.study.grid import AUGMENTATION_PREFIXES, EPOCHS, SCALE, SEED_KINDS
 from augir.study.statistics import (
-    Correction,
     Estimate,
-    IntervalMethod,
     cell_estimate,
     corrected_p_values,
     delta_estimate,

@@ -16,7 +16,16 @@ from scipy import stats
 from augir.cli import main
 from augir.errors import AugirError
 from augir.params import Params, load_params
-from augir.study.grid import _canonical, apply_cell, find_grid, format_value, load_grid, overrides
+from augir.study.grid import (
+    _augmentation_key,
+    _canonical,
+    apply_cell,
+    find_grid,
+    format_value,
+    load_grid,
+    overrides,
+    parse_shard,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNING_AUGMENT = "Running stage 'augment'"
@@ -154,6 +163,40 @@ def test_a_list_of_seeds_means_training_seeds(tmp_path):
     path = _write_grid(tmp_path, "seeds: [3, 4]\naxes: {train.model: [minilm-l2], train.augmented_pairs: [10]}\n")
     cells = load_grid(path, REPO / "params.yaml").cells
     assert sorted(c["train.seed"] for c in cells) == [3, 3, 3, 4, 4, 4] and all("augment.seed" not in c for c in cells)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_parts_for_machines_are_disjoint_keep_each_augmentation_whole_and_keep_order(count):
+    grid = load_grid(REPO / "grids" / "paper.yaml", REPO / "params.yaml")
+    parts = [grid.part(i, count) for i in range(1, count + 1)]
+    cells = [_canonical(cell) for part in parts for cell in part.cells]
+    assert sorted(cells) == sorted(_canonical(cell) for cell in grid.cells) and len(set(cells)) == len(cells)
+    owners: dict[str, set[int]] = {}
+    for number, part in enumerate(parts):
+        for cell in part.cells:
+            owners.setdefault(_augmentation_key(cell), set()).add(number)
+        positions = [grid.cells.index(cell) for cell in part.cells]
+        assert positions == sorted(positions)  # the grid's order: baselines first, reusing cells after
+    assert all(len(numbers) == 1 for numbers in owners.values())  # each augmentation generated on one machine
+    assert sum(p.augmentations() for p in parts) == grid.augmentations()
+    assert parts[0].shard == f"1/{count}"
+
+
+def test_parts_are_balanced_by_cells_largest_augmentation_first(tmp_path):
+    path = _write_grid(tmp_path, yaml.safe_dump({
+        "axes": {"train.model": ["minilm-l2"], "augment.strategy": ["question"], "train.augmented_pairs": [10]},
+        "include": [{"train.model": "minilm-l2", "augment.strategy": s, "train.augmented_pairs": 10}
+                    for s in ("keyword", "title", "claim")],
+    }))
+    grid = load_grid(path, REPO / "params.yaml")
+    first, second = grid.part(1, 2), grid.part(2, 2)
+    # the question augmentation with the two baselines that take it (3 cells), then the three others (1 each)
+    assert [c.get("augment.strategy") for c in first.cells] == ["question"] * 3
+    assert [c["augment.strategy"] for c in second.cells] == ["keyword", "title", "claim"]
+    assert grid.part(2, 5).cells == [second.cells[0]] and grid.part(5, 5).cells == []
+    with pytest.raises(AugirError, match="--shard '0/2': expected i/n"):
+        parse_shard("0/2")
+    assert parse_shard("2/3") == (2, 3)
 
 
 def test_overrides_add_replace_and_drop_keys_and_make_local_paths_absolute(tmp_path):
