@@ -29,7 +29,7 @@ def _augment(args: argparse.Namespace) -> None:
     openai = {key: getattr(args, f"openai_{key}") for key in ("base_url", "model") if getattr(args, f"openai_{key}")}
     params = validated(AugmentParams, {"dataset": str(args.dataset), **values, "openai": openai}, "augir augment")
     work_dir = args.work_dir or args.out.parent / f".{args.out.name}.work"
-    stats = run_augmentation(load_beir(args.dataset), params, args.out, work_dir)
+    stats = run_augmentation(load_beir(args.dataset), params, args.out, work_dir, overwrite=args.overwrite)
     if args.metrics:
         write_json_atomic(args.metrics, with_versions(stats.to_json_dict()))
     print(f"{args.out}: kept {stats.kept} of {stats.generated} generated queries")
@@ -49,7 +49,7 @@ def _filter(args: argparse.Namespace) -> None:
 
         judge = validated(AugmentParams, {"dataset": "-", "generator": params.judge_generator}, "augir filter")
         backend = make_backend(judge)
-    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend)
+    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend, overwrite=args.overwrite)
     if args.metrics:
         write_json_atomic(args.metrics, with_versions(stats))
     print(f"{args.out}: kept {stats['kept']} of {stats['input']} synthetic queries")
@@ -69,7 +69,7 @@ def _train(args: argparse.Namespace) -> None:
         if args.augmented is None:
             raise AugirError("--augmented-pairs needs --augmented <folder of generated queries>")
         pairs += synthetic_pairs(args.augmented, datasets[args.dataset[0]], params.augmented_pairs)
-    stats = train_encoder(pairs, params, args.out)
+    stats = train_encoder(pairs, params, args.out, overwrite=args.overwrite)
     print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps")
 
 
@@ -78,17 +78,22 @@ def _encode(args: argparse.Namespace) -> None:
     from augir.retrieval.index import index_corpus
 
     dense = index_corpus(args.model, load_beir(args.dataset), args.out, batch_size=args.batch_size,
-                         max_seq_length=args.max_seq_length)
+                         max_seq_length=args.max_seq_length, overwrite=args.overwrite)
     print(f"{args.out}: {len(dense.doc_ids)} documents indexed")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from augir.data.beir import load_beir
-    from augir.fileio import write_json_atomic
+    from augir.fileio import check_replaceable, write_json_atomic
     from augir.retrieval.encoders import Prefixes, load_encoder
-    from augir.retrieval.evaluate import evaluate_model, evaluate_split, metrics_record, write_run_outputs
+    from augir.retrieval.evaluate import RUN_FILE, evaluate_model, evaluate_split, metrics_record, write_run_outputs
     from augir.retrieval.index import load_index
 
+    # What can be checked is checked before the corpus is encoded.
+    if args.out.is_dir():
+        raise AugirError(f"--out {args.out}: is a folder; give the path of the metrics JSON file to write")
+    if args.run_dir:
+        check_replaceable(args.run_dir, RUN_FILE, overwrite=args.overwrite, option="--run-dir")
     prefixes = None
     if args.query_prefix is not None or args.passage_prefix is not None:
         prefixes = Prefixes(query=args.query_prefix or "", passage=args.passage_prefix or "")
@@ -101,7 +106,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         run, evaluation = evaluate_model(encoder, dataset, **options)
     record = metrics_record(evaluation, dataset, split=args.split, top_k=args.top_k)
     if args.run_dir:
-        write_run_outputs(run, evaluation, args.run_dir, tag=f"augir-{Path(args.model).name}")
+        write_run_outputs(run, evaluation, args.run_dir, tag=f"augir-{Path(args.model).name}", overwrite=args.overwrite)
     write_json_atomic(args.out, with_versions(record))
     print(" ".join(f"{key}={value}" for key, value in record.items()))
 
@@ -201,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--openai-model", help="with --backend openai (default: --generator)")
     augment.add_argument("--work-dir", type=Path, help="where finished shards are kept for resuming")
     augment.add_argument("--metrics", type=Path, help="write statistics as JSON here")
+    augment.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     augment.set_defaults(handler=_augment)
 
     filtering = commands.add_parser("filter", help="keep the synthetic queries a retriever or an LLM judge accepts")
@@ -214,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     filtering.add_argument("--min-grade", type=int)
     filtering.add_argument("--batch-size", type=int)
     filtering.add_argument("--metrics", type=Path, help="write statistics as JSON here")
+    filtering.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     filtering.set_defaults(handler=_filter)
 
     train = commands.add_parser("train", help="fine-tune a retriever on real plus synthetic pairs")
@@ -228,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-seq-length", type=int, default=128)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     train.set_defaults(handler=_train)
 
     encode = commands.add_parser("encode", help="embed a corpus and build a faiss index")
@@ -236,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--out", type=Path, required=True)
     encode.add_argument("--batch-size", type=int, default=64)
     encode.add_argument("--max-seq-length", type=int)
+    encode.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     encode.set_defaults(handler=_encode)
 
     evaluate = commands.add_parser("evaluate", help="retrieve and score with trec_eval semantics")
@@ -252,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--passage-prefix")
     evaluate.add_argument("--keep-self-hits", action="store_true", help="do not drop results whose id is the query's")
     evaluate.add_argument("--strict", action="store_true", help="refuse qrels naming unknown documents or queries")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir that augir did not write")
     evaluate.set_defaults(handler=_evaluate)
 
     publish = commands.add_parser("publish", help="write an augmented set as a Hugging Face dataset with a card")

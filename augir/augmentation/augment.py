@@ -31,8 +31,10 @@ from augir.augmentation.prompts import (
     truncate_words,
 )
 from augir.data.beir import BeirDataset, document_text
-from augir.fileio import atomic_folder, read_jsonl, write_jsonl
+from augir.fileio import atomic_folder, check_replaceable, read_jsonl, write_jsonl
 from augir.params import AugmentParams
+
+SIGNATURE = "provenance.jsonl"  # every augmented folder holds it: what may be replaced without --overwrite
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,14 @@ def sampling_of(params: AugmentParams) -> Sampling:
 
 
 def run_augmentation(
-    dataset: BeirDataset, params: AugmentParams, out_dir: Path, work_dir: Path, backend: Backend | None = None
+    dataset: BeirDataset, params: AugmentParams, out_dir: Path, work_dir: Path, backend: Backend | None = None,
+    *, overwrite: bool = False,
 ) -> AugmentStats:
-    """Generate, clean and write the augmented set; resume from finished shards in `work_dir`."""
+    """Generate, clean and write the augmented set; resume from finished shards in `work_dir`.
+
+    An existing `out_dir` that is not an earlier augmented set is refused before anything is generated.
+    """
+    check_replaceable(out_dir, SIGNATURE, overwrite=overwrite)
     passages = choose_passages(dataset, params.num_passages, params.seed, params.exclude_judged)
     jobs = plan_jobs(passages, params)
     builder = PromptBuilder(dataset, params)
@@ -180,7 +187,7 @@ def run_augmentation(
     records = _records(jobs, raw, builder, params, backend_name=params.backend)
     _count(records, stats)
     stats.examples_source = ",".join(sorted({source for _, source in builder.examples.values()})) or "none"
-    _write_output(records, out_dir)
+    _write_output(records, out_dir, overwrite)
     _remove_shards(work_dir)
     return stats
 
@@ -248,9 +255,9 @@ def _count(records: list[dict[str, Any]], stats: AugmentStats) -> None:
             stats.dropped[record["dropped"]] += 1
 
 
-def _write_output(records: list[dict[str, Any]], out_dir: Path) -> None:
+def _write_output(records: list[dict[str, Any]], out_dir: Path, overwrite: bool = False) -> None:
     kept = [record for record in records if record["query"] is not None]
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
         write_jsonl(staging / "queries.jsonl", ({"_id": r["query_id"], "text": r["query"]} for r in kept))
         (staging / "qrels").mkdir()
         lines = ["query-id\tcorpus-id\tscore\n"] + [f"{r['query_id']}\t{r['doc_id']}\t1\n" for r in kept]

@@ -10,14 +10,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from augir.fileio import atomic_folder
+from augir.fileio import atomic_folder, check_replaceable
 from augir.params import TrainParams
 from augir.retrieval.encoders import load_encoder, resolve_prefixes
 from augir.training.pairs import Pair
 
+SIGNATURE = "modules.json"  # sentence-transformers writes it into every saved model
 
-def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir: Path | None = None) -> dict[str, Any]:
-    """Fine-tune (or, with epochs 0, just save) the encoder; returns training statistics."""
+
+def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir: Path | None = None, *,
+                  overwrite: bool = False) -> dict[str, Any]:
+    """Fine-tune (or, with epochs 0, just save) the encoder; returns training statistics.
+
+    An existing `out_dir` that is not an earlier saved model is refused before training.
+    """
+    check_replaceable(out_dir, SIGNATURE, overwrite=overwrite)
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
@@ -57,7 +64,7 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
         stats.update(steps=result.global_step, final_loss=round(float(result.training_loss), 5))
     elif log_dir is not None:
         _log_untrained(log_dir)
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
         encoder.save(str(staging))
     return stats
 
