@@ -76,7 +76,10 @@ def assert_old_or_new_after_kills(target: Path, write_old: Callable[[], None] | 
     write_new()
     new = snapshot(target)
     assert old != new, "the test needs two different outputs"
-    steps = _run_in_child(write_new, kill_at=None)
+    _reset(target)
+    if write_old:
+        write_old()
+    steps = _run_in_child(write_new, kill_at=None)  # counted from the state each kill starts from
     assert steps > 3
     for kill_at in range(1, steps + 1):
         _reset(target)
@@ -207,15 +210,15 @@ def test_killed_train_leaves_the_old_or_the_new_model_and_no_partial_file(tmp_pa
     target = tmp_path / "retriever"
     params = TrainParams(datasets=["tiny"], epochs=0)
 
-    def writer(weights: bytes) -> Callable[[], None]:
+    def writer(weights: bytes, out: Path = target) -> Callable[[], None]:
         def write() -> None:
             monkeypatch.setattr(train, "load_encoder", lambda *args, **kwargs: FakeEncoder(weights))
-            train.train_encoder([], params, target)
+            train.train_encoder([], params, out)
 
         return write
 
     assert_old_or_new_after_kills(target, writer(b"old" * 1000), writer(b"new" * 2000))
-    assert_old_or_new_after_kills(tmp_path / "first", None, writer(b"x" * 10))
+    assert_old_or_new_after_kills(tmp_path / "first", None, writer(b"x" * 10, tmp_path / "first"))
 
 
 # ------------------------------------------------------------------------------------------ the swap's states
