@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augir.errors import AugirError
+from augir.layout import dataset_name_problem
 
 
 class _Strict(BaseModel):
@@ -26,6 +27,14 @@ class DownloadParams(_Strict):
     test_fraction: float = Field(0.5, gt=0, lt=1)
     # true: refuse judgments naming documents or queries the dataset lacks (default: keep them, warn, count them)
     strict: bool = False
+
+    @field_validator("sources")
+    @classmethod
+    def _names_are_names(cls, sources: dict[str, str]) -> dict[str, str]:
+        for name in sources:
+            if problem := dataset_name_problem(name):
+                raise ValueError(problem)
+        return sources
 
 
 class OpenAIParams(_Strict):

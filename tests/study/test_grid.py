@@ -193,6 +193,9 @@ def test_values_are_written_as_hydra_reads_them(value, text):
     ("seeds: {trian: [0]}\naxes: {train.model: [a]}\n", "seeds.trian: unknown kind of seed"),
     ("seeds: [0, 0]\naxes: {train.model: [a]}\n", "seeds.train: expected a non-empty list of distinct integers"),
     ("seeds: [0, 1]\naxes: {train.seed: [3]}\n", "seeds.train: the grid also sets train.seed itself"),
+    # a dataset name reaches stage commands and paths: names only (issue 10)
+    ("axes: {download.sources: [{'x;touch hacked': semanlink}]}\n", "'x;touch hacked' is not a dataset name"),
+    ("base: {download.sources: {'../up': semanlink}}\naxes: {train.model: [a]}\n", "'../up' is not a dataset name"),
 ])
 def test_a_bad_grid_file_is_one_line_naming_the_file_and_key(tmp_path, capsys, monkeypatch, text, message):
     path = _write_grid(tmp_path, text, "bad.yaml")
