@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from augir.errors import AugirError
+from augir.errors import AugirError, redacted
 from augir.versions import with_versions
 
 
@@ -303,20 +305,39 @@ def run_cli(handler: Callable[[], None]) -> int:
     augir's own warnings (a released dataset's oddities, say) go to stderr as one `augir: warning:` line each.
     """
     warnings = logging.StreamHandler(sys.stderr)
-    warnings.setFormatter(logging.Formatter("augir: warning: %(message)s"))
+    warnings.setFormatter(_RedactingFormatter("augir: warning: %(message)s"))
     logger = logging.getLogger("augir")
     logger.addHandler(warnings)
     try:
         handler()
     except AugirError as error:
-        print(f"augir: error: {error}", file=sys.stderr)
+        print(redacted(f"augir: error: {error}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("augir: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        if error.errno not in DISK_ERRNOS:
+            print(redacted(traceback.format_exc()), file=sys.stderr, end="")
+            return 1
+        where = f"{error.filename}: " if error.filename else ""
+        print(redacted(f"augir: error: {where}{error.strerror or error}"), file=sys.stderr)
+        return 1
+    except Exception:  # a bug: keep the traceback, but never with a secret in it
+        print(redacted(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
     finally:
         logger.removeHandler(warnings)
     return 0
+
+
+# A full or read-only disk is the user's to fix, not a bug: one line naming the path, no traceback.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redacted(super().format(record))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -156,9 +156,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """One JSON record a line. A full disk is one line naming `path` (callers write into staging, never in place)."""
+    try:
+        with path.open("w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except OSError as error:
+        if error.errno in DISK_ERRORS:
+            raise AugirError(f"{path}: cannot write ({os.strerror(error.errno)})") from error
+        raise
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

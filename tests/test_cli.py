@@ -138,3 +138,61 @@ def test_augment_bad_option_is_one_line(tmp_path, tiny_beir_dir, capsys):
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "temperature" in err
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------------ a full disk (issue 10)
+
+
+def _disk_full(*args, **kwargs):
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_during_download_is_one_line_and_writes_nothing(tmp_path, tiny_beir_dir, capsys, monkeypatch):
+    import augir.data.beir
+
+    monkeypatch.setattr(augir.data.beir, "_write_lines", _disk_full)
+    status = main(["download", "--source", f"local:{tiny_beir_dir}", "--out", str(tmp_path / "raw")])
+    err = capsys.readouterr().err
+    assert status == 1 and err == f"augir: error: {tmp_path / 'raw'}: cannot write (No space left on device); nothing was replaced\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # the source only
+
+
+def test_a_full_disk_during_augment_is_one_line_naming_the_file(tmp_path, tiny_beir_dir, tiny_generator_dir, capsys,
+                                                               monkeypatch):
+    import augir.fileio
+
+    from pathlib import Path
+
+    real_open = Path.open
+
+    def open_fails_for_shards(self, mode="r", *args, **kwargs):
+        if "w" in mode and self.suffix == ".partial":
+            raise OSError(28, "No space left on device")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(augir.fileio.Path, "open", open_fails_for_shards)
+    status = main(["augment", "--dataset", str(tiny_beir_dir), "--generator", str(tiny_generator_dir),
+                   "--num-passages", "2", "--max-new-tokens", "2", "--out", str(tmp_path / "out")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1 and last.startswith("augir: error: ") and ".partial: cannot write (No space left on device)" in last
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_os_error_outside_augir_is_one_line_with_its_path():
+    import errno
+
+    from augir.cli import run_cli
+
+    def fails():
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/x.json")
+
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert run_cli(fails) == 1
+    assert err.getvalue() == "augir: error: /data/x.json: No space left on device\n"
