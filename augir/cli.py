@@ -96,11 +96,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise AugirError(f"--out {args.out}: is a folder; give the path of the metrics JSON file to write")
     if args.run_dir:
         check_replaceable(args.run_dir, RUN_FILE, overwrite=args.overwrite, option="--run-dir")
+    dataset = load_beir(args.dataset, strict=args.strict)
+    dataset.split_queries(args.split)  # an unknown split is an error now, not after encoding the corpus
     prefixes = None
     if args.query_prefix is not None or args.passage_prefix is not None:
         prefixes = Prefixes(query=args.query_prefix or "", passage=args.passage_prefix or "")
     encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length)
-    dataset = load_beir(args.dataset, strict=args.strict)
     options = dict(split=args.split, top_k=args.top_k, remove_self_hits=not args.keep_self_hits, batch_size=args.batch_size)
     if args.index:
         run, evaluation = evaluate_split(encoder, load_index(args.index), dataset, **options)

@@ -102,6 +102,20 @@ def test_unknown_split_is_a_clear_error(tmp_path, tiny_beir_dir, tiny_encoder_di
     assert not (tmp_path / "m.json").exists()
 
 
+def test_unknown_split_is_reported_before_the_model_is_loaded_or_the_corpus_encoded(tmp_path, tiny_beir_dir, capsys,
+                                                                                   monkeypatch):
+    import augir.retrieval.encoders
+
+    def never(*args, **kwargs):
+        raise AssertionError("the encoder was loaded before the split was checked")
+
+    monkeypatch.setattr(augir.retrieval.encoders, "load_encoder", never)
+    status = main(["evaluate", "--model", "minilm-l2", "--dataset", str(tiny_beir_dir), "--split", "dev",
+                   "--out", str(tmp_path / "m.json")])
+    err = capsys.readouterr().err
+    assert status == 1 and err == "augir: error: split 'dev' is not in the dataset; available splits: test, train\n"
+
+
 def test_the_console_script_exits_non_zero_with_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "augir.cli", "download", "--source", f"local:{tmp_path / 'missing'}", "--out", str(tmp_path / "o")],
