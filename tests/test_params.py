@@ -102,3 +102,15 @@ def test_the_layout_refuses_a_name_that_is_a_path():
     for name in ["../../etc", "/abs", "a/b"]:
         with pytest.raises(AugirError, match="is not a dataset name"):
             layout.raw(name)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("num_passages", True, "augment.num_passages: expected a number, got true"),
+    ("temperature", False, "augment.temperature: expected a number, got false"),
+    ("num_passages", 0, "augment.num_passages: Input should be greater than or equal to 1"),
+])
+def test_a_count_is_a_number_and_at_least_one_passage_is_asked_for(tmp_path, default_params, key, value, message):
+    default_params["augment"][key] = value
+    with pytest.raises(AugirError) as caught:
+        load_params(_write(tmp_path, default_params))
+    assert str(caught.value) == f"{tmp_path / 'params.yaml'}: {message}"
