@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from augir.augmentation.prompts import (
 from augir.data.beir import BeirDataset, document_text
 from augir.fileio import atomic_folder, check_replaceable, read_jsonl, write_jsonl
 from augir.params import AugmentParams
+
+log = logging.getLogger(__name__)
 
 SIGNATURE = "provenance.jsonl"  # every augmented folder holds it: what may be replaced without --overwrite
 
@@ -59,6 +62,7 @@ class AugmentStats:
     new_tokens: int = 0
     generation_seconds: float = 0.0
     load_seconds: float = 0.0
+    passages_requested: int | None = None  # set only when the corpus had fewer passages than asked for
 
     def to_json_dict(self) -> dict[str, Any]:
         seconds = self.generation_seconds
@@ -73,6 +77,8 @@ class AugmentStats:
             "generation_seconds": round(seconds, 2),
             "queries_per_second": round(self.generated_now / seconds, 3) if seconds else 0.0,
             "tokens_per_second": round(self.new_tokens / seconds, 2) if seconds else 0.0,
+            # only when capped, so that the metrics of runs that got what they asked for stay as they were
+            **({"passages_requested": self.passages_requested} if self.passages_requested is not None else {}),
         }
 
 
@@ -164,6 +170,11 @@ def run_augmentation(
     work_dir.mkdir(parents=True, exist_ok=True)
 
     stats = AugmentStats(passages=len(passages))
+    if len(passages) < params.num_passages:
+        stats.passages_requested = params.num_passages
+        eligible = " eligible (exclude_judged)" if params.exclude_judged else ""
+        log.warning("augment.num_passages: %d asked, but the corpus has only %d%s passages; using %d",
+                    params.num_passages, len(passages), eligible, len(passages))
     shards = []
     for number, batch in enumerate(tqdm(batches, desc="augment", unit="batch")):
         prompts = [builder.prompt(job) for job in batch]

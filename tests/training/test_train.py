@@ -87,3 +87,11 @@ def test_training_uses_the_no_duplicates_batch_sampler(monkeypatch, tmp_path, ti
     train_encoder(real_pairs(tiny_dataset, "tiny"), TrainParams(datasets=["tiny"], model=str(tiny_encoder_dir), batch_size=2), tmp_path / "m")
     assert str(seen["sampler"]).endswith("no_duplicates") or "NO_DUPLICATES" in str(seen["sampler"])
     assert seen["loss"] == "MultipleNegativesRankingLoss"
+
+
+def test_one_distinct_passage_trains_with_loss_zero_and_says_so(tmp_path, tiny_encoder_dir, caplog):
+    pairs = [Pair("how do plants make sugar", "Plants make sugar."), Pair("what is photosynthesis", "Plants make sugar.")]
+    params = TrainParams(datasets=["tiny"], model=str(tiny_encoder_dir), batch_size=2, epochs=1)
+    stats = train_encoder(pairs, params, tmp_path / "model")
+    assert stats["final_loss"] == 0.0
+    assert any("all 2 pairs have the same passage" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
