@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,64 @@ def test_an_os_error_outside_augir_is_one_line_with_its_path():
     with contextlib.redirect_stderr(err):
         assert run_cli(fails) == 1
     assert err.getvalue() == "augir: error: /data/x.json: No space left on device\n"
+
+
+# ------------------------------------------------------------------------------------------ every param reachable
+
+
+def _flags_of(command: str) -> set[str]:
+    from augir.cli import build_parser
+
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    return {flag for action in subcommands[command]._actions for flag in action.option_strings}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-").replace(".", "-")
+
+
+@pytest.mark.parametrize(("command", "model", "elsewhere"), [
+    ("download", "DownloadParams", {"sources": "--source"}),
+    ("augment", "AugmentParams", {"dataset": "--dataset"}),
+    ("filter", "FilterParams", {}),
+    ("train", "TrainParams", {"datasets": "--dataset"}),
+    ("encode", "EncodeParams", {}),
+    ("evaluate", "EvaluateParams", {"datasets": "--dataset", "remove_self_hits": "--keep-self-hits"}),
+])
+def test_every_param_of_a_stage_is_a_flag_of_its_subcommand(command, model, elsewhere):
+    import augir.params
+    from pydantic import BaseModel
+
+    flags = _flags_of(command)
+    params_model = getattr(augir.params, model)
+    for key, field in params_model.model_fields.items():
+        nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        keys = [f"{key}.{inner}" for inner in nested.model_fields] if nested else [key]
+        for dotted in keys:
+            assert elsewhere.get(dotted, _flag(dotted)) in flags, f"augir {command}: {model}.{dotted} has no flag"
+
+
+def test_filter_defaults_to_the_params_default(tmp_path, tiny_beir_dir, tiny_dataset, capsys):
+    from augir.params import FilterParams
+
+    augmented = tmp_path / "augmented"
+    from test_fileio import _augment_writer
+
+    _augment_writer(tiny_dataset, augmented, "which sugar")()
+    assert main(["filter", "--dataset", str(tiny_beir_dir), "--augmented", str(augmented), "--out", str(tmp_path / "f"),
+                 "--metrics", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["method"] == FilterParams().method == "none"
+
+
+def test_params_file_gives_a_stage_every_param_and_flags_override_it(tmp_path, tiny_beir_dir, tiny_generator_dir):
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["augment"].update(generator=str(tiny_generator_dir), num_passages=3, max_new_tokens=3, min_chars=500)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "augmented"
+    assert main(["augment", "--dataset", str(tiny_beir_dir), "--params", str(tmp_path / "p.yaml"), "--num-passages", "2",
+                 "--out", str(out), "--metrics", str(tmp_path / "m.json")]) == 0
+    stats = json.loads((tmp_path / "m.json").read_text())
+    assert stats["passages"] == 2  # the flag
+    assert stats["dropped"]["too_short"] == 2 and stats["kept"] == 0  # the file's clean-up threshold
