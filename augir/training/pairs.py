@@ -38,5 +38,16 @@ def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> li
             raise AugirError(f"{augmented_dir / 'qrels' / 'train.tsv'}: passage {doc_id!r} of {query_id} is not in the corpus")
         pairs.append(Pair(text, document_text(dataset.corpus[doc_id])))
     if len(pairs) < limit:
-        raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs")
+        raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs"
+                         f"{_generated_note(augmented_dir)}: ask for at most {len(pairs)}, or generate for more passages")
     return pairs[:limit]
+
+
+def _generated_note(augmented_dir: Path) -> str:
+    """` (of N generated queries ...)` from the set's provenance, which lists dropped generations too."""
+    provenance = augmented_dir / "provenance.jsonl"
+    if not provenance.is_file():
+        return ""
+    with provenance.open(encoding="utf-8") as handle:
+        generated = sum(1 for line in handle if line.strip())
+    return f" (of {generated} generated queries; clean-up and filtering dropped the rest)"

@@ -52,6 +52,16 @@ def test_asking_for_more_synthetic_pairs_than_exist_is_an_error(tmp_path, tiny_d
         synthetic_pairs(folder, tiny_dataset, 5)
 
 
+def test_too_few_kept_pairs_says_how_many_were_generated_and_kept(tmp_path, tiny_dataset):
+    folder = _augmented(tmp_path / "aug", [("g1", "sugar", "d1"), ("g2", "rust", "d4")])
+    write_jsonl(folder / "provenance.jsonl", [{"query_id": f"g{i}"} for i in range(1, 6)])
+    with pytest.raises(AugirError) as caught:
+        synthetic_pairs(folder, tiny_dataset, 4)
+    assert str(caught.value) == (f"train.augmented_pairs: 4 asked, but {folder} holds only 2 pairs (of 5 generated "
+                                 "queries; clean-up and filtering dropped the rest): ask for at most 2, or generate "
+                                 "for more passages")
+
+
 def test_training_changes_the_model_and_saves_prefixes(tmp_path, tiny_dataset, tiny_encoder_dir):
     config = TrainParams(datasets=["tiny"], model=str(tiny_encoder_dir), query_prefix="q: ", passage_prefix="p: ", epochs=2, batch_size=4, max_seq_length=32)
     stats = train_encoder(real_pairs(tiny_dataset, "tiny"), config, tmp_path / "model", log_dir=tmp_path / "live")
