@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 import traceback
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from augir.errors import AugirError, redacted
+from augir.fileio import DISK_ERRORS
 from augir.versions import with_versions
 
 
@@ -392,8 +392,8 @@ def run_cli(handler: Callable[[], None]) -> int:
     except KeyboardInterrupt:
         print("augir: interrupted", file=sys.stderr)
         return 130
-    except OSError as error:
-        if error.errno not in DISK_ERRNOS:
+    except OSError as error:  # a full or read-only disk is the user's to fix: one line naming the path
+        if error.errno not in DISK_ERRORS:
             print(redacted(traceback.format_exc()), file=sys.stderr, end="")
             return 1
         where = f"{error.filename}: " if error.filename else ""
@@ -405,10 +405,6 @@ def run_cli(handler: Callable[[], None]) -> int:
     finally:
         logger.removeHandler(warnings)
     return 0
-
-
-# A full or read-only disk is the user's to fix, not a bug: one line naming the path, no traceback.
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
 class _RedactingFormatter(logging.Formatter):
