@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from augir.errors import AugirError
+from augir.errors import AugirError, redacted
+from augir.fileio import DISK_ERRORS
 from augir.versions import with_versions
 
 
@@ -19,17 +22,59 @@ def _download(args: argparse.Namespace) -> None:
     print(f"{args.out}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries, splits {sorted(dataset.qrels)}")
 
 
+def _params_section(args: argparse.Namespace, stage: str) -> dict[str, Any]:
+    """The `stage` section of `--params FILE` (every param of the stage); flags given on the command line win."""
+    if args.params is None:
+        return {}
+    import yaml
+
+    try:
+        raw = yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise AugirError(f"--params {args.params}: no such file") from None
+    except yaml.YAMLError as error:
+        raise AugirError(f"--params {args.params}: not valid YAML ({' '.join(str(error).split())})") from None
+    section = raw.get(stage, {}) if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise AugirError(f"--params {args.params}: {stage}: expected a mapping of parameters")
+    return section
+
+
+def _flags(args: argparse.Namespace, keys: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+    """The given flags' values, without those left unset (their default comes from augir.params)."""
+    return {key: getattr(args, prefix + key) for key in keys if getattr(args, prefix + key) is not None}
+
+
+def _nested(section: dict[str, Any], key: str, flags: dict[str, Any]) -> dict[str, Any]:
+    inner = section.get(key, {})
+    return {**inner, **flags} if isinstance(inner, dict) else inner  # a non-mapping is left for validation to name
+
+
 def _augment(args: argparse.Namespace) -> None:
-    from augir.augmentation.augment import run_augmentation
+    from augir.augmentation.augment import SIGNATURE, run_augmentation
     from augir.data.beir import load_beir
-    from augir.fileio import write_json_atomic
+    from augir.fileio import check_replaceable, write_json_atomic
     from augir.params import AugmentParams, validated
 
-    values = {key: getattr(args, key) for key in AUGMENT_FLAGS if getattr(args, key) is not None}
-    openai = {key: getattr(args, f"openai_{key}") for key in ("base_url", "model") if getattr(args, f"openai_{key}")}
-    params = validated(AugmentParams, {"dataset": str(args.dataset), **values, "openai": openai}, "augir augment")
+    section = _params_section(args, "augment")
+    values = {
+        **section, "dataset": str(args.dataset), **_flags(args, AUGMENT_FLAGS),
+        "openai": _nested(section, "openai", _flags(args, OPENAI_FLAGS, "openai_")),
+        "vllm": _nested(section, "vllm", _flags(args, VLLM_FLAGS, "vllm_")),
+    }
+    params = validated(AugmentParams, values, "augir augment")
+    dataset = load_beir(args.dataset)
+    if params.source:  # an existing set instead of generating, as the DVC stage does
+        from augir.sharing.published import import_augmented
+
+        check_replaceable(args.out, SIGNATURE, overwrite=args.overwrite)
+        counts = import_augmented(params.source, dataset.corpus, args.out)
+        if args.metrics:
+            write_json_atomic(args.metrics, with_versions(counts))
+        print(f"{args.out}: imported {params.source}")
+        return
     work_dir = args.work_dir or args.out.parent / f".{args.out.name}.work"
-    stats = run_augmentation(load_beir(args.dataset), params, args.out, work_dir)
+    stats = run_augmentation(dataset, params, args.out, work_dir, overwrite=args.overwrite)
     if args.metrics:
         write_json_atomic(args.metrics, with_versions(stats.to_json_dict()))
     print(f"{args.out}: kept {stats.kept} of {stats.generated} generated queries")
@@ -41,15 +86,14 @@ def _filter(args: argparse.Namespace) -> None:
     from augir.filtering.filter import run_filter
     from augir.params import AugmentParams, FilterParams, validated
 
-    values = {key: getattr(args, key) for key in FILTER_FLAGS if getattr(args, key) is not None}
-    params = validated(FilterParams, values, "augir filter")
+    params = validated(FilterParams, {**_params_section(args, "filter"), **_flags(args, FILTER_FLAGS)}, "augir filter")
     backend = None
     if params.method == "judge":
         from augir.augmentation.backends import make_backend
 
         judge = validated(AugmentParams, {"dataset": "-", "generator": params.judge_generator}, "augir filter")
         backend = make_backend(judge)
-    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend)
+    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend, overwrite=args.overwrite)
     if args.metrics:
         write_json_atomic(args.metrics, with_versions(stats))
     print(f"{args.out}: kept {stats['kept']} of {stats['input']} synthetic queries")
@@ -61,15 +105,16 @@ def _train(args: argparse.Namespace) -> None:
     from augir.training.pairs import real_pairs, synthetic_pairs
     from augir.training.train import train_encoder
 
-    values = {key: getattr(args, key) for key in TRAIN_FLAGS}
-    params = validated(TrainParams, {"datasets": [str(folder) for folder in args.dataset], **values}, "augir train")
+    values = {**_params_section(args, "train"), "datasets": [str(folder) for folder in args.dataset],
+              **_flags(args, TRAIN_FLAGS)}
+    params = validated(TrainParams, values, "augir train")
     datasets = {folder: load_beir(folder) for folder in args.dataset}
     pairs = [pair for folder, data in datasets.items() for pair in real_pairs(data, str(folder))]
     if params.augmented_pairs:
         if args.augmented is None:
             raise AugirError("--augmented-pairs needs --augmented <folder of generated queries>")
         pairs += synthetic_pairs(args.augmented, datasets[args.dataset[0]], params.augmented_pairs)
-    stats = train_encoder(pairs, params, args.out)
+    stats = train_encoder(pairs, params, args.out, overwrite=args.overwrite)
     print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps")
 
 
@@ -78,22 +123,28 @@ def _encode(args: argparse.Namespace) -> None:
     from augir.retrieval.index import index_corpus
 
     dense = index_corpus(args.model, load_beir(args.dataset), args.out, batch_size=args.batch_size,
-                         max_seq_length=args.max_seq_length)
+                         max_seq_length=args.max_seq_length, kind=args.index, overwrite=args.overwrite)
     print(f"{args.out}: {len(dense.doc_ids)} documents indexed")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from augir.data.beir import load_beir
-    from augir.fileio import write_json_atomic
+    from augir.fileio import check_replaceable, write_json_atomic
     from augir.retrieval.encoders import Prefixes, load_encoder
-    from augir.retrieval.evaluate import evaluate_model, evaluate_split, metrics_record, write_run_outputs
+    from augir.retrieval.evaluate import RUN_FILE, evaluate_model, evaluate_split, metrics_record, write_run_outputs
     from augir.retrieval.index import load_index
 
+    # What can be checked is checked before the corpus is encoded.
+    if args.out.is_dir():
+        raise AugirError(f"--out {args.out}: is a folder; give the path of the metrics JSON file to write")
+    if args.run_dir:
+        check_replaceable(args.run_dir, RUN_FILE, overwrite=args.overwrite, option="--run-dir")
+    dataset = load_beir(args.dataset, strict=args.strict)
+    dataset.split_queries(args.split)  # an unknown split is an error now, not after encoding the corpus
     prefixes = None
     if args.query_prefix is not None or args.passage_prefix is not None:
         prefixes = Prefixes(query=args.query_prefix or "", passage=args.passage_prefix or "")
     encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length)
-    dataset = load_beir(args.dataset, strict=args.strict)
     options = dict(split=args.split, top_k=args.top_k, remove_self_hits=not args.keep_self_hits, batch_size=args.batch_size)
     if args.index:
         run, evaluation = evaluate_split(encoder, load_index(args.index), dataset, **options)
@@ -101,7 +152,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         run, evaluation = evaluate_model(encoder, dataset, **options)
     record = metrics_record(evaluation, dataset, split=args.split, top_k=args.top_k)
     if args.run_dir:
-        write_run_outputs(run, evaluation, args.run_dir, tag=f"augir-{Path(args.model).name}")
+        write_run_outputs(run, evaluation, args.run_dir, tag=f"augir-{Path(args.model).name}", overwrite=args.overwrite)
     write_json_atomic(args.out, with_versions(record))
     print(" ".join(f"{key}={value}" for key, value in record.items()))
 
@@ -165,23 +216,36 @@ def _report(args: argparse.Namespace) -> None:
         print(f"note: {note}")
 
 
-TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "augmented_pairs", "epochs", "batch_size", "max_seq_length", "seed")
+# Each stage's params (augir.params) as flags of its subcommand; their defaults live only in augir.params.
+TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "augmented_pairs", "epochs", "batch_size", "learning_rate",
+               "warmup_ratio", "max_seq_length", "seed")
 FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "batch_size")
 AUGMENT_FLAGS = (
     "generator", "backend", "strategy", "prompt_format", "examples", "num_examples", "num_passages",
-    "queries_per_passage", "exclude_judged", "temperature", "top_p", "max_new_tokens", "batch_size", "seed",
+    "queries_per_passage", "exclude_judged", "temperature", "top_p", "max_new_tokens", "batch_size",
+    "max_passage_words", "min_chars", "max_words", "max_copy_overlap", "seed", "source",
 )
+OPENAI_FLAGS = ("base_url", "model", "api_key_env", "concurrency", "timeout_s", "max_retries")
+VLLM_FLAGS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype")
+PARAMS_HELP = "read this stage's section of a params file (e.g. params.yaml); flags given here override it"
+
+
+def _default(model: type, key: str) -> Any:
+    """A param's default, from augir.params: the one place defaults are written."""
+    return model.model_fields[key].default
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from augir.params import DownloadParams, EncodeParams, EvaluateParams
+
     parser = argparse.ArgumentParser(prog="augir", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     download = commands.add_parser("download", help="fetch a dataset into BEIR layout")
     download.add_argument("--source", required=True, help="semanlink | local:<dir> | hf:<repo> | beir:<name>")
     download.add_argument("--out", type=Path, required=True)
-    download.add_argument("--seed", type=int, default=0)
-    download.add_argument("--test-fraction", type=float, default=0.5)
+    download.add_argument("--seed", type=int, default=_default(DownloadParams, "seed"))
+    download.add_argument("--test-fraction", type=float, default=_default(DownloadParams, "test_fraction"))
     download.add_argument("--strict", action="store_true", help="refuse judgments naming unknown documents or queries")
     download.set_defaults(handler=_download)
 
@@ -201,62 +265,86 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--top-p", type=float)
     augment.add_argument("--max-new-tokens", type=int)
     augment.add_argument("--batch-size", type=int)
+    augment.add_argument("--max-passage-words", type=int, help="passages are cut to this many words in prompts")
+    augment.add_argument("--min-chars", type=int, help="clean-up: shorter queries are dropped")
+    augment.add_argument("--max-words", type=int, help="clean-up: longer queries are dropped")
+    augment.add_argument("--max-copy-overlap", type=float, help="clean-up: share of trigrams copied from the passage")
     augment.add_argument("--seed", type=int)
+    augment.add_argument("--source", help="an existing augmented set (folder or hf:<repo>) instead of generating")
     augment.add_argument("--openai-base-url", help="with --backend openai")
     augment.add_argument("--openai-model", help="with --backend openai (default: --generator)")
+    augment.add_argument("--openai-api-key-env", help="the variable holding the API key (never the key itself)")
+    augment.add_argument("--openai-concurrency", type=int)
+    augment.add_argument("--openai-timeout-s", type=float)
+    augment.add_argument("--openai-max-retries", type=int)
+    augment.add_argument("--vllm-tensor-parallel-size", type=int)
+    augment.add_argument("--vllm-data-parallel-size", type=int)
+    augment.add_argument("--vllm-gpu-memory-utilization", type=float)
+    augment.add_argument("--vllm-dtype")
+    augment.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     augment.add_argument("--work-dir", type=Path, help="where finished shards are kept for resuming")
     augment.add_argument("--metrics", type=Path, help="write statistics as JSON here")
+    augment.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     augment.set_defaults(handler=_augment)
 
     filtering = commands.add_parser("filter", help="keep the synthetic queries a retriever or an LLM judge accepts")
     filtering.add_argument("--dataset", type=Path, required=True, help="the BEIR folder the queries were written for")
     filtering.add_argument("--augmented", type=Path, required=True, help="output of `augir augment`")
     filtering.add_argument("--out", type=Path, required=True)
-    filtering.add_argument("--method", choices=["none", "consistency", "judge"], default="consistency")
+    filtering.add_argument("--method", choices=["none", "consistency", "judge"], help="default: filter.method's default (none)")
     filtering.add_argument("--retriever", help="consistency: bm25 (default) or an encoder")
     filtering.add_argument("--top-k", type=int)
     filtering.add_argument("--judge-generator")
     filtering.add_argument("--min-grade", type=int)
     filtering.add_argument("--batch-size", type=int)
+    filtering.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     filtering.add_argument("--metrics", type=Path, help="write statistics as JSON here")
+    filtering.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     filtering.set_defaults(handler=_filter)
 
     train = commands.add_parser("train", help="fine-tune a retriever on real plus synthetic pairs")
     train.add_argument("--dataset", type=Path, action="append", required=True, help="BEIR folder (repeatable)")
     train.add_argument("--augmented", type=Path, help="folder of generated queries (for the first --dataset)")
-    train.add_argument("--augmented-pairs", type=int, default=0)
-    train.add_argument("--model", default="minilm-l2")
+    train.add_argument("--augmented-pairs", type=int, help="the first N synthetic pairs (default 0: none)")
+    train.add_argument("--model", help="default: minilm-l2")
     train.add_argument("--query-prefix")
     train.add_argument("--passage-prefix")
-    train.add_argument("--epochs", type=float, default=1)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--max-seq-length", type=int, default=128)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--warmup-ratio", type=float)
+    train.add_argument("--max-seq-length", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     train.set_defaults(handler=_train)
 
     encode = commands.add_parser("encode", help="embed a corpus and build a faiss index")
     encode.add_argument("--model", required=True, help="built-in name, folder or hub id")
     encode.add_argument("--dataset", type=Path, required=True)
     encode.add_argument("--out", type=Path, required=True)
-    encode.add_argument("--batch-size", type=int, default=64)
+    encode.add_argument("--batch-size", type=int, default=_default(EncodeParams, "batch_size"))
     encode.add_argument("--max-seq-length", type=int)
+    encode.add_argument("--index", choices=["flat_ip"], default=_default(EncodeParams, "index"), help="faiss index type")
+    encode.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     encode.set_defaults(handler=_encode)
 
     evaluate = commands.add_parser("evaluate", help="retrieve and score with trec_eval semantics")
     evaluate.add_argument("--model", required=True, help="built-in name, folder or hub id")
     evaluate.add_argument("--dataset", type=Path, required=True)
-    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--split", default=_default(EvaluateParams, "split"))
     evaluate.add_argument("--out", type=Path, required=True, help="metrics JSON")
     evaluate.add_argument("--index", type=Path, help="a folder written by `augir encode` (else encode now)")
     evaluate.add_argument("--run-dir", type=Path, help="also write the TREC run and per-query scores here")
-    evaluate.add_argument("--top-k", type=int, default=1000)
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--top-k", type=int, default=_default(EvaluateParams, "top_k"))
+    evaluate.add_argument("--batch-size", type=int, default=_default(EncodeParams, "batch_size"))
     evaluate.add_argument("--max-seq-length", type=int)
     evaluate.add_argument("--query-prefix")
     evaluate.add_argument("--passage-prefix")
     evaluate.add_argument("--keep-self-hits", action="store_true", help="do not drop results whose id is the query's")
     evaluate.add_argument("--strict", action="store_true", help="refuse qrels naming unknown documents or queries")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir that augir did not write")
     evaluate.set_defaults(handler=_evaluate)
 
     publish = commands.add_parser("publish", help="write an augmented set as a Hugging Face dataset with a card")
@@ -308,20 +396,35 @@ def run_cli(handler: Callable[[], None]) -> int:
     augir's own warnings (a released dataset's oddities, say) go to stderr as one `augir: warning:` line each.
     """
     warnings = logging.StreamHandler(sys.stderr)
-    warnings.setFormatter(logging.Formatter("augir: warning: %(message)s"))
+    warnings.setFormatter(_RedactingFormatter("augir: warning: %(message)s"))
     logger = logging.getLogger("augir")
     logger.addHandler(warnings)
     try:
         handler()
     except AugirError as error:
-        print(f"augir: error: {error}", file=sys.stderr)
+        print(redacted(f"augir: error: {error}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("augir: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a full or read-only disk is the user's to fix: one line naming the path
+        if error.errno not in DISK_ERRORS:
+            print(redacted(traceback.format_exc()), file=sys.stderr, end="")
+            return 1
+        where = f"{error.filename}: " if error.filename else ""
+        print(redacted(f"augir: error: {where}{error.strerror or error}"), file=sys.stderr)
+        return 1
+    except Exception:  # a bug: keep the traceback, but never with a secret in it
+        print(redacted(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
     finally:
         logger.removeHandler(warnings)
     return 0
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redacted(super().format(record))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augir.errors import AugirError
+from augir.layout import dataset_name_problem
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_a_bool(value: Any) -> Any:
+    # pydantic reads `true` as 1 for a number; YAML's true/false for a count is a mistake, not a count.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -21,11 +33,19 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class DownloadParams(_Strict):
     # dataset name -> source: `semanlink`, `local:<dir>`, `hf:<repo>` or `beir:<name>`
     sources: dict[str, str] = Field(min_length=1)
-    seed: int = 0
+    seed: Int = 0
     # only for sources without their own split (semanlink): share of queries held out for testing
-    test_fraction: float = Field(0.5, gt=0, lt=1)
+    test_fraction: Number = Field(0.5, gt=0, lt=1)
     # true: refuse judgments naming documents or queries the dataset lacks (default: keep them, warn, count them)
     strict: bool = False
+
+    @field_validator("sources")
+    @classmethod
+    def _names_are_names(cls, sources: dict[str, str]) -> dict[str, str]:
+        for name in sources:
+            if problem := dataset_name_problem(name):
+                raise ValueError(problem)
+        return sources
 
 
 class OpenAIParams(_Strict):
@@ -34,15 +54,15 @@ class OpenAIParams(_Strict):
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str | None = None  # None: augment.generator
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(4, ge=1)
-    timeout_s: float = Field(60, gt=0)
-    max_retries: int = Field(3, ge=0)
+    concurrency: Int = Field(4, ge=1)
+    timeout_s: Number = Field(60, gt=0)
+    max_retries: Int = Field(3, ge=0)
 
 
 class VllmParams(_Strict):
-    tensor_parallel_size: int = Field(1, ge=1)
-    data_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: Int = Field(1, ge=1)
+    data_parallel_size: Int = Field(1, ge=1)
+    gpu_memory_utilization: Number = Field(0.9, gt=0, le=1)
     dtype: str = "auto"
 
 
@@ -53,20 +73,20 @@ class AugmentParams(_Strict):
     strategy: Literal["question", "keyword", "claim", "title", "diverse"] = "question"
     prompt_format: Literal["completion", "chat"] = "completion"
     examples: Literal["train", "generic", "none"] = "train"  # where few-shot examples come from
-    num_examples: int = Field(3, ge=0)
-    num_passages: int = Field(200, ge=0)
-    queries_per_passage: int = Field(1, ge=1)
+    num_examples: Int = Field(3, ge=0)
+    num_passages: Int = Field(200, ge=1)  # 0 would leave the filter and train stages nothing to read
+    queries_per_passage: Int = Field(1, ge=1)
     exclude_judged: bool = False  # leave out passages judged in any non-train split
-    temperature: float = Field(0.0, ge=0)  # 0 = greedy; otherwise sampling seeded per passage
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_new_tokens: int = Field(24, ge=1)
-    batch_size: int = Field(16, ge=1)
-    max_passage_words: int = Field(120, ge=8)
+    temperature: Number = Field(0.0, ge=0)  # 0 = greedy; otherwise sampling seeded per passage
+    top_p: Number = Field(1.0, gt=0, le=1)
+    max_new_tokens: Int = Field(24, ge=1)
+    batch_size: Int = Field(16, ge=1)
+    max_passage_words: Int = Field(120, ge=8)
     # clean-up: queries shorter, longer or more copied from their passage than this are dropped (and counted)
-    min_chars: int = Field(3, ge=1)
-    max_words: int = Field(32, ge=1)
-    max_copy_overlap: float = Field(0.8, gt=0, le=1)
-    seed: int = 0
+    min_chars: Int = Field(3, ge=1)
+    max_words: Int = Field(32, ge=1)
+    max_copy_overlap: Number = Field(0.8, gt=0, le=1)
+    seed: Int = 0
     # An existing augmented set to use instead of generating (augir/published.py): a folder, by convention
     # data/published/<name> (`dvc import` of a registry's set), or hf:<repo>. None: generate.
     source: str | None = Field(None, min_length=1)
@@ -86,10 +106,10 @@ class AugmentParams(_Strict):
 class FilterParams(_Strict):
     method: Literal["none", "consistency", "judge"] = "none"
     retriever: str = "bm25"  # consistency: bm25, or an encoder (built-in name, folder or hub id)
-    top_k: int = Field(20, ge=1)  # consistency: keep a query if its passage ranks within this
+    top_k: Int = Field(20, ge=1)  # consistency: keep a query if its passage ranks within this
     judge_generator: str = "smollm2-135m"  # judge: run with augment.backend and its settings
-    min_grade: int = Field(2, ge=0, le=3)  # judge: keep pairs graded at least this (0-3)
-    batch_size: int = Field(16, ge=1)
+    min_grade: Int = Field(2, ge=0, le=3)  # judge: keep pairs graded at least this (0-3)
+    batch_size: Int = Field(16, ge=1)
 
 
 class TrainParams(_Strict):
@@ -97,25 +117,25 @@ class TrainParams(_Strict):
     model: str = "minilm-l2"
     query_prefix: str | None = None  # None: the model's known prefix (see augir.retrieval.encoders.KNOWN_PREFIXES)
     passage_prefix: str | None = None
-    augmented_pairs: int = Field(0, ge=0)  # first N synthetic pairs; 0 = no augmentation
-    epochs: float = Field(1, ge=0)  # 0 = zero-shot: the model is saved untrained
-    batch_size: int = Field(32, ge=2)
-    learning_rate: float = Field(5e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    max_seq_length: int = Field(128, ge=8)
-    seed: int = 0
+    augmented_pairs: Int = Field(0, ge=0)  # first N synthetic pairs; 0 = no augmentation
+    epochs: Number = Field(1, ge=0)  # 0 = zero-shot: the model is saved untrained
+    batch_size: Int = Field(32, ge=2)
+    learning_rate: Number = Field(5e-5, gt=0)
+    warmup_ratio: Number = Field(0.1, ge=0, le=1)
+    max_seq_length: Int = Field(128, ge=8)
+    seed: Int = 0
 
 
 class EncodeParams(_Strict):
-    batch_size: int = Field(64, ge=1)
-    max_seq_length: int | None = Field(None, ge=8)  # None: the model's own limit
+    batch_size: Int = Field(64, ge=1)
+    max_seq_length: Int | None = Field(None, ge=8)  # None: the model's own limit
     index: Literal["flat_ip"] = "flat_ip"
 
 
 class EvaluateParams(_Strict):
     datasets: list[str] = Field(min_length=1)
     split: str = "test"
-    top_k: int = Field(1000, ge=1)
+    top_k: Int = Field(1000, ge=1)
     remove_self_hits: bool = True
     strict: bool = False  # true: refuse to score qrels naming documents or queries the dataset lacks
 

@@ -16,8 +16,9 @@ from augir.versions import with_versions
 def main(name: str) -> None:
     params = load_params()
     evaluate = params.evaluate
-    encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length)
     dataset = load_beir(layout.raw(name), strict=evaluate.strict)
+    dataset.split_queries(evaluate.split)  # an unknown split is an error before the model is loaded
+    encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length)
     run, evaluation = evaluate_split(
         encoder,
         load_index(layout.index(name)),

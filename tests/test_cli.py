@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,20 @@ def test_unknown_split_is_a_clear_error(tmp_path, tiny_beir_dir, tiny_encoder_di
     assert not (tmp_path / "m.json").exists()
 
 
+def test_unknown_split_is_reported_before_the_model_is_loaded_or_the_corpus_encoded(tmp_path, tiny_beir_dir, capsys,
+                                                                                   monkeypatch):
+    import augir.retrieval.encoders
+
+    def never(*args, **kwargs):
+        raise AssertionError("the encoder was loaded before the split was checked")
+
+    monkeypatch.setattr(augir.retrieval.encoders, "load_encoder", never)
+    status = main(["evaluate", "--model", "minilm-l2", "--dataset", str(tiny_beir_dir), "--split", "dev",
+                   "--out", str(tmp_path / "m.json")])
+    err = capsys.readouterr().err
+    assert status == 1 and err == "augir: error: split 'dev' is not in the dataset; available splits: test, train\n"
+
+
 def test_the_console_script_exits_non_zero_with_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "augir.cli", "download", "--source", f"local:{tmp_path / 'missing'}", "--out", str(tmp_path / "o")],
@@ -138,3 +153,122 @@ def test_augment_bad_option_is_one_line(tmp_path, tiny_beir_dir, capsys):
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "temperature" in err
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------------ a full disk (issue 10)
+
+
+def _disk_full(*args, **kwargs):
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_during_download_is_one_line_and_writes_nothing(tmp_path, tiny_beir_dir, capsys, monkeypatch):
+    import augir.data.beir
+
+    monkeypatch.setattr(augir.data.beir, "_write_lines", _disk_full)
+    status = main(["download", "--source", f"local:{tiny_beir_dir}", "--out", str(tmp_path / "raw")])
+    err = capsys.readouterr().err
+    assert status == 1 and err == f"augir: error: {tmp_path / 'raw'}: cannot write (No space left on device); nothing was replaced\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # the source only
+
+
+def test_a_full_disk_during_augment_is_one_line_naming_the_file(tmp_path, tiny_beir_dir, tiny_generator_dir, capsys,
+                                                               monkeypatch):
+    import augir.fileio
+
+    from pathlib import Path
+
+    real_open = Path.open
+
+    def open_fails_for_shards(self, mode="r", *args, **kwargs):
+        if "w" in mode and self.suffix == ".partial":
+            raise OSError(28, "No space left on device")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(augir.fileio.Path, "open", open_fails_for_shards)
+    status = main(["augment", "--dataset", str(tiny_beir_dir), "--generator", str(tiny_generator_dir),
+                   "--num-passages", "2", "--max-new-tokens", "2", "--out", str(tmp_path / "out")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 1 and last.startswith("augir: error: ") and ".partial: cannot write (No space left on device)" in last
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_os_error_outside_augir_is_one_line_with_its_path():
+    import errno
+
+    from augir.cli import run_cli
+
+    def fails():
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/x.json")
+
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert run_cli(fails) == 1
+    assert err.getvalue() == "augir: error: /data/x.json: No space left on device\n"
+
+
+# ------------------------------------------------------------------------------------------ every param reachable
+
+
+def _flags_of(command: str) -> set[str]:
+    from augir.cli import build_parser
+
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    return {flag for action in subcommands[command]._actions for flag in action.option_strings}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-").replace(".", "-")
+
+
+@pytest.mark.parametrize(("command", "model", "elsewhere"), [
+    ("download", "DownloadParams", {"sources": "--source"}),
+    ("augment", "AugmentParams", {"dataset": "--dataset"}),
+    ("filter", "FilterParams", {}),
+    ("train", "TrainParams", {"datasets": "--dataset"}),
+    ("encode", "EncodeParams", {}),
+    ("evaluate", "EvaluateParams", {"datasets": "--dataset", "remove_self_hits": "--keep-self-hits"}),
+])
+def test_every_param_of_a_stage_is_a_flag_of_its_subcommand(command, model, elsewhere):
+    import augir.params
+    from pydantic import BaseModel
+
+    flags = _flags_of(command)
+    params_model = getattr(augir.params, model)
+    for key, field in params_model.model_fields.items():
+        nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        keys = [f"{key}.{inner}" for inner in nested.model_fields] if nested else [key]
+        for dotted in keys:
+            assert elsewhere.get(dotted, _flag(dotted)) in flags, f"augir {command}: {model}.{dotted} has no flag"
+
+
+def test_filter_defaults_to_the_params_default(tmp_path, tiny_beir_dir, tiny_dataset, capsys):
+    from augir.params import FilterParams
+
+    augmented = tmp_path / "augmented"
+    from test_fileio import _augment_writer
+
+    _augment_writer(tiny_dataset, augmented, "which sugar")()
+    assert main(["filter", "--dataset", str(tiny_beir_dir), "--augmented", str(augmented), "--out", str(tmp_path / "f"),
+                 "--metrics", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["method"] == FilterParams().method == "none"
+
+
+def test_params_file_gives_a_stage_every_param_and_flags_override_it(tmp_path, tiny_beir_dir, tiny_generator_dir):
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["augment"].update(generator=str(tiny_generator_dir), num_passages=3, max_new_tokens=3, min_chars=500)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "augmented"
+    assert main(["augment", "--dataset", str(tiny_beir_dir), "--params", str(tmp_path / "p.yaml"), "--num-passages", "2",
+                 "--out", str(out), "--metrics", str(tmp_path / "m.json")]) == 0
+    stats = json.loads((tmp_path / "m.json").read_text())
+    assert stats["passages"] == 2  # the flag
+    assert stats["dropped"]["too_short"] == 2 and stats["kept"] == 0  # the file's clean-up threshold

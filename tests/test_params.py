@@ -74,3 +74,43 @@ def test_invalid_yaml_is_one_line(tmp_path):
     with pytest.raises(AugirError, match="not valid YAML") as caught:
         load_params(path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["x;touch hacked", "/tmp/abs", "../up", "a/b", "..", "a..b", ".hidden", "$(id)",
+                                  "with space", "", "x" * 65])
+def test_a_dataset_name_is_a_name_never_a_path_nor_shell(tmp_path, default_params, name):
+    # dvc.yaml pastes download.sources keys into stage commands and paths (data/raw/<name>)
+    default_params["download"]["sources"] = {name: "semanlink"}
+    default_params["augment"]["dataset"] = default_params["train"]["datasets"][0] = name
+    default_params["evaluate"]["datasets"] = [name]
+    with pytest.raises(AugirError, match=r"download\.sources: .* is not a dataset name"):
+        load_params(_write(tmp_path, default_params))
+
+
+@pytest.mark.parametrize("name", ["scifact", "beir-v1.0_cqa", "Cranfield2"])
+def test_ordinary_dataset_names_are_accepted(tmp_path, default_params, name):
+    default_params["download"]["sources"] = {name: "semanlink"}
+    default_params["augment"]["dataset"] = default_params["train"]["datasets"][0] = name
+    default_params["evaluate"]["datasets"] = [name]
+    assert list(load_params(_write(tmp_path, default_params)).download.sources) == [name]
+
+
+def test_the_layout_refuses_a_name_that_is_a_path():
+    from augir import layout
+
+    assert layout.raw("scifact") == Path("data/raw/scifact")
+    for name in ["../../etc", "/abs", "a/b"]:
+        with pytest.raises(AugirError, match="is not a dataset name"):
+            layout.raw(name)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("num_passages", True, "augment.num_passages: expected a number, got true"),
+    ("temperature", False, "augment.temperature: expected a number, got false"),
+    ("num_passages", 0, "augment.num_passages: Input should be greater than or equal to 1"),
+])
+def test_a_count_is_a_number_and_at_least_one_passage_is_asked_for(tmp_path, default_params, key, value, message):
+    default_params["augment"][key] = value
+    with pytest.raises(AugirError) as caught:
+        load_params(_write(tmp_path, default_params))
+    assert str(caught.value) == f"{tmp_path / 'params.yaml'}: {message}"

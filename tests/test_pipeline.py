@@ -1,6 +1,7 @@
 """The real `dvc repro` on a small config, in a temporary copy of the repository."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -59,3 +60,23 @@ def _tiny_query(folder: Path, query_id: str) -> str:
         if record["_id"] == query_id:
             return record["text"]
     raise KeyError(query_id)
+
+
+def test_a_hostile_dataset_name_runs_nothing_under_dvc_repro(tmp_path, tiny_beir_dir):
+    import subprocess
+
+    repo = copy_repository(tmp_path / "repo")
+    params = _small_params(repo, tiny_beir_dir)
+    name = "x;touch hacked"  # dvc.yaml's foreach pastes the key into the download command
+    params["download"]["sources"] = {name: f"local:{tiny_beir_dir}"}
+    params["augment"]["dataset"] = name
+    params["train"]["datasets"] = params["evaluate"]["datasets"] = [name]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], repo)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo)}
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro", f"download@{name}"], cwd=repo, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "is not a dataset name" in result.stdout + result.stderr, result.stderr
+    assert not (repo / "hacked").exists()
+    assert [p.name for p in (repo / "data" / "raw").iterdir()] == [".gitignore"]  # DVC's; nothing was downloaded

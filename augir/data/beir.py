@@ -174,9 +174,10 @@ def _normalise_id(value: Any, key: str, where: str) -> str:
     ident = str(value)
     if not ident.strip():
         raise AugirError(f"{where}: empty {key!r}")
-    # Tabs and newlines would corrupt the qrels TSV when the dataset is written back.
-    if any(ch in ident for ch in "\t\r\n"):
-        raise AugirError(f"{where}: {key!r} contains a tab or newline")
+    # Tabs and newlines would corrupt the qrels TSV when the dataset is written back, and a space the TREC run
+    # (space-separated) that evaluate writes, long after the corpus was encoded: refuse them when reading.
+    if any(ch.isspace() for ch in ident):
+        raise AugirError(f"{where}: {key!r} {ident!r} contains whitespace (qrels TSV and TREC run files cannot hold it)")
     return ident
 
 

@@ -16,14 +16,17 @@ from typing import Any
 from augir.augmentation.backends import Backend
 from augir.data.beir import BeirDataset, read_generated_pairs
 from augir.errors import AugirError
-from augir.fileio import atomic_folder, read_jsonl, write_jsonl
+from augir.fileio import atomic_folder, check_replaceable, read_jsonl, write_jsonl
 from augir.filtering.consistency import source_ranks
 from augir.filtering.judge import judge_grades
 from augir.params import FilterParams
 
+SIGNATURE = "provenance.jsonl"  # every filtered folder holds it: what may be replaced without --overwrite
+
 
 def run_filter(dataset: BeirDataset, augmented_dir: Path, params: FilterParams, out_dir: Path,
-               backend: Backend | None = None, max_passage_words: int = 120) -> dict[str, Any]:
+               backend: Backend | None = None, max_passage_words: int = 120, *, overwrite: bool = False) -> dict[str, Any]:
+    check_replaceable(out_dir, SIGNATURE, overwrite=overwrite)
     pairs = read_generated_pairs(augmented_dir)
     for query_id, _, doc_id in pairs:
         if doc_id not in dataset.corpus:
@@ -47,7 +50,7 @@ def run_filter(dataset: BeirDataset, augmented_dir: Path, params: FilterParams, 
                        "kept": grade is not None and grade >= params.min_grade}
             for query_id, grade in grades.items()
         }
-    _write_filtered(augmented_dir, pairs, decisions, out_dir)
+    _write_filtered(augmented_dir, pairs, decisions, out_dir, overwrite)
     kept = sum(1 for decision in decisions.values() if decision["kept"])
     stats: dict[str, Any] = {"method": params.method, "input": len(pairs), "kept": kept,
                              "kept_fraction": round(kept / len(pairs), 4) if pairs else 0.0}
@@ -57,11 +60,11 @@ def run_filter(dataset: BeirDataset, augmented_dir: Path, params: FilterParams, 
 
 
 def _write_filtered(augmented_dir: Path, pairs: list[tuple[str, str, str]], decisions: dict[str, dict[str, Any]],
-                    out_dir: Path) -> None:
+                    out_dir: Path, overwrite: bool = False) -> None:
     provenance_file = augmented_dir / "provenance.jsonl"
     provenance = {r["query_id"]: r for r in read_jsonl(provenance_file)} if provenance_file.exists() else {}
     kept = [(query_id, query, doc_id) for query_id, query, doc_id in pairs if decisions[query_id]["kept"]]
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
         write_jsonl(staging / "queries.jsonl", ({"_id": query_id, "text": query} for query_id, query, _ in kept))
         (staging / "qrels").mkdir()
         rows = "".join(f"{query_id}\t{doc_id}\t1\n" for query_id, _, doc_id in kept)

@@ -46,9 +46,10 @@ def metrics_record(evaluation: Evaluation, dataset: BeirDataset, *, split: str, 
     return {**evaluation.to_json_dict(), "split": split, "top_k": top_k, **dataset.unknown_references(split)}
 
 
-def write_run_outputs(run: dict[str, dict[str, float]], evaluation: Evaluation, out_dir: Path, tag: str) -> None:
+def write_run_outputs(run: dict[str, dict[str, float]], evaluation: Evaluation, out_dir: Path, tag: str, *,
+                      overwrite: bool = False) -> None:
     """The TREC run and per-query scores (for significance tests), written whole or not at all."""
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=RUN_FILE, overwrite=overwrite, option="--run-dir") as staging:
         write_trec_run(run, staging / RUN_FILE, tag)
         (staging / PER_QUERY_FILE).write_text(json.dumps(evaluation.per_query, indent=1, sort_keys=True), encoding="utf-8")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from augir.data.beir import BeirDataset, document_text
 from augir.errors import AugirError
-from augir.fileio import atomic_folder
+from augir.fileio import atomic_folder, check_replaceable
 
 EMBEDDINGS_FILE = "embeddings.npy"
 IDS_FILE = "doc_ids.json"
@@ -63,24 +63,26 @@ def build_index(doc_ids: list[str], embeddings: np.ndarray, kind: str = "flat_ip
     return DenseIndex(doc_ids=doc_ids, index=index)
 
 
-def save_index(dense: DenseIndex, embeddings: np.ndarray, out_dir: Path) -> None:
+def save_index(dense: DenseIndex, embeddings: np.ndarray, out_dir: Path, *, overwrite: bool = False) -> None:
     import faiss
 
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=INDEX_FILE, overwrite=overwrite) as staging:
         np.save(staging / EMBEDDINGS_FILE, embeddings)
         (staging / IDS_FILE).write_text(json.dumps(dense.doc_ids), encoding="utf-8")
         faiss.write_index(dense.index, str(staging / INDEX_FILE))
 
 
 def index_corpus(model: str, dataset: BeirDataset, out_dir: Path, *, batch_size: int, max_seq_length: int | None,
-                 kind: str = "flat_ip") -> DenseIndex:
+                 kind: str = "flat_ip", overwrite: bool = False) -> DenseIndex:
     """What the encode stage does: load the retriever, embed the corpus, save embeddings and index at `out_dir`."""
     from augir.retrieval.encoders import load_encoder
+
+    check_replaceable(out_dir, INDEX_FILE, overwrite=overwrite)  # before the expensive part
 
     encoder = load_encoder(model, max_seq_length=max_seq_length)
     doc_ids, embeddings = encode_corpus(encoder, dataset, batch_size)
     dense = build_index(doc_ids, embeddings, kind)
-    save_index(dense, embeddings, out_dir)
+    save_index(dense, embeddings, out_dir, overwrite=overwrite)
     return dense
 
 

@@ -14,8 +14,10 @@ one-line error and nothing is written: a dataset whose origin cannot be told sho
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -291,14 +293,15 @@ def dataset_card(params: Params, corpus: CorpusInfo, records: list[dict[str, Any
 
 def _card_body(corpus: CorpusInfo, provenance: dict[str, Any]) -> str:
     counts = provenance["counts"]
+    name = markdown_text(corpus.name)
     table = [
-        ("source corpus", f"{corpus.name} (`{corpus.source}`)"),
-        ("corpus licence", corpus.license.text),
-        ("generator", provenance["generator"]),
-        ("strategy", provenance["strategy"]),
-        ("sampling", _plain(provenance["sampling"])),
-        ("seed", provenance["seed"]),
-        ("filter", _plain(provenance["filter"])),
+        ("source corpus", f"{name} ({code_span(corpus.source)})"),
+        ("corpus licence", markdown_text(corpus.license.text)),
+        ("generator", _cell(provenance["generator"])),
+        ("strategy", _cell(provenance["strategy"])),
+        ("sampling", _cell(provenance["sampling"])),
+        ("seed", _cell(provenance["seed"])),
+        ("filter", _cell(provenance["filter"])),
         ("passages / generated / kept", f"{counts['passages']} / {counts['generated']} / {counts['kept']}"),
         ("dropped", json.dumps(counts["dropped"], sort_keys=True)),
         ("published queries / pairs", f"{counts['queries']} / {counts['pairs']}"),
@@ -307,13 +310,14 @@ def _card_body(corpus: CorpusInfo, provenance: dict[str, Any]) -> str:
     ]
     rows = "\n".join(f"| {key} | {value} |" for key, value in table)
     params_yaml = yaml.safe_dump({"augment": provenance["augment_params"]}, sort_keys=False).strip()
-    return f"""# Synthetic queries for {corpus.name}
+    prompt = provenance["prompt_example"]
+    return f"""# Synthetic queries for {name}
 
-Queries written by a language model for passages of **{corpus.name}**, made with
+Queries written by a language model for passages of **{name}**, made with
 [augir](https://pypi.org/project/augir/) for training dense retrievers. Each row of `data/*.parquet` is one
 (query, passage) pair with the generator, strategy, full prompt, sampling settings and seed that produced the
 query; `doc_id` refers to the corpus, which is not included. Prompts quote corpus passages and training queries,
-so the corpus licence applies: {corpus.license.text}.
+so the corpus licence applies: {markdown_text(corpus.license.text)}.
 
 ## Provenance
 
@@ -323,15 +327,15 @@ so the corpus licence applies: {corpus.license.text}.
 
 Augment parameters (their sha256 above is over this mapping as sorted JSON):
 
-```yaml
+{fence(params_yaml)}yaml
 {params_yaml}
-```
+{fence(params_yaml)}
 
 Example prompt (every row carries its own):
 
-```text
-{provenance["prompt_example"]}
-```
+{fence(prompt)}text
+{prompt}
+{fence(prompt)}
 
 ## Files
 
@@ -352,9 +356,37 @@ In an augir pipeline: `augment.source: hf:<this repo>`, or a local copy under `d
 """
 
 
-def _plain(value: Any) -> str:
-    """A value for a Markdown table cell: strings as they are, anything else as compact JSON."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+# ---------------------------------------------------------------------------------------------- Markdown
+# Names, sources and generators are the user's free text: in the card they must stay text, never become HTML
+# (`<script>`), images, links, table cells or front matter.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~!#])")
+
+
+def markdown_text(text: str) -> str:
+    """`text` on one line, with HTML and Markdown syntax escaped so that it renders as written."""
+    one_line = " ".join(str(text).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def code_span(text: str) -> str:
+    """`text` on one line as inline code, fenced by more backticks than it holds (CommonMark)."""
+    one_line = " ".join(str(text).split()).replace("|", "\\|")  # a table cell ends at `|`, even in code
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", one_line)), default=0) + 1)
+    return f"{ticks} {one_line} {ticks}" if one_line.startswith("`") or one_line.endswith("`") else f"{ticks}{one_line}{ticks}"
+
+
+def fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so that `text` cannot close it."""
+    return "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+
+
+def _cell(value: Any) -> str:
+    """A value for a Markdown table cell: text escaped, numbers as they are, anything else as JSON code."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return code_span(json.dumps(value, sort_keys=True))
 
 
 def _size_category(n: int) -> str:

@@ -90,8 +90,8 @@ def load_synthetic_set(source: str, doc_ids: Container[str] | None = None) -> Sy
 
 
 def write_synthetic_set(synthetic: SyntheticSet, out_dir: Path) -> None:
-    """augir's layout at `out_dir`, replacing it only once complete."""
-    with atomic_folder(out_dir) as staging:
+    """augir's layout at `out_dir`, replacing it only once complete, and only if it is an earlier augmented set."""
+    with atomic_folder(out_dir, signature=PROVENANCE_FILE) as staging:
         write_layout(synthetic, staging)
 
 

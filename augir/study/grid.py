@@ -46,6 +46,7 @@ import subprocess
 import sys
 import typing
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -464,6 +465,16 @@ def missing_local_sources(grid: Grid, root: Path) -> set[str]:
     return missing
 
 
+def missing_generators(grid: Grid, params_data: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """Built-in generators the grid's cells use whose optional weights package is missing: name -> (cells, hint)."""
+    from augir.augmentation.generators import missing_weights_package
+
+    default = _get(params_data, "augment.generator")
+    used = Counter(str(cell.get("augment.generator", default)) for cell in grid.cells)  # baselines run augment too
+    found = {name: (count, missing_weights_package(name)) for name, count in used.items()}
+    return {name: (count, hint) for name, (count, hint) in found.items() if hint is not None}
+
+
 def overrides(cell: Cell, params_data: dict[str, Any], root: Path = Path(".")) -> list[str]:
     """The `-S` values that turn params.yaml into the cell's params (`+key`: a key params.yaml lacks, `~key`: drop)."""
     out = []
@@ -526,6 +537,11 @@ def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: 
         if not dry_run:
             raise AugirError(f"{grid.path}: download.sources: the local folder {folder} does not exist")
         print(f"# warning: the local folder {folder} does not exist")
+    for generator, (cells, hint) in sorted(missing_generators(grid, params_data).items()):
+        problem = f"{cells} of {len(grid.cells)} cells use augment.generator {generator}, which is not installed: {hint}"
+        if not dry_run:
+            raise AugirError(f"{grid.path}: {problem}")
+        print(f"# warning: {problem}")
     env = _dvc_env()
     for number, cell in enumerate(grid.cells, start=1):
         args = exp_run_args(overrides(cell, params_data, root), now=run)

@@ -48,13 +48,14 @@ def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> li
             raise AugirError(f"{augmented_dir / 'qrels' / 'train.tsv'}: passage {doc_id!r} of {query_id} is not in the corpus")
         pairs.append(Pair(text, document_text(dataset.corpus[doc_id]), "synthetic"))
     if len(pairs) < limit:
-        raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs")
+        raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs"
+                         f"{_generated_note(augmented_dir)}: ask for at most {len(pairs)}, or generate for more passages")
     return pairs[:limit]
 
 
 def write_pairs(pairs: list[Pair], folder: Path) -> dict[str, int]:
     """The pairs in training order, one JSON object per line; returns how many of each source."""
-    with atomic_folder(folder) as staging:
+    with atomic_folder(folder, signature=PAIRS_FILE) as staging:
         with (staging / PAIRS_FILE).open("w", encoding="utf-8") as out:
             for pair in pairs:
                 out.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
@@ -76,3 +77,13 @@ def read_pairs(folder: Path) -> list[Pair]:
             except (ValueError, KeyError, TypeError) as error:
                 raise AugirError(f"{path}:{number}: not a training pair ({error})") from error
     return pairs
+
+
+def _generated_note(augmented_dir: Path) -> str:
+    """` (of N generated queries ...)` from the set's provenance, which lists dropped generations too."""
+    provenance = augmented_dir / "provenance.jsonl"
+    if not provenance.is_file():
+        return ""
+    with provenance.open(encoding="utf-8") as handle:
+        generated = sum(1 for line in handle if line.strip())
+    return f" (of {generated} generated queries; clean-up and filtering dropped the rest)"

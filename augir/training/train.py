@@ -6,19 +6,29 @@ passage (or query) from appearing twice in one batch, where it would become its 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from augir.fileio import atomic_folder
+from augir.fileio import atomic_folder, check_replaceable
 from augir.params import TrainParams
 from augir.retrieval.encoders import load_encoder, resolve_prefixes
 from augir.training.pairs import Pair
 
+log = logging.getLogger(__name__)
 
-def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir: Path | None = None) -> dict[str, Any]:
-    """Fine-tune (or, with epochs 0, just save) the encoder; returns training statistics."""
+SIGNATURE = "modules.json"  # sentence-transformers writes it into every saved model
+
+
+def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir: Path | None = None, *,
+                  overwrite: bool = False) -> dict[str, Any]:
+    """Fine-tune (or, with epochs 0, just save) the encoder; returns training statistics.
+
+    An existing `out_dir` that is not an earlier saved model is refused before training.
+    """
+    check_replaceable(out_dir, SIGNATURE, overwrite=overwrite)
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
@@ -30,6 +40,11 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
     prefixes = resolve_prefixes(params.model, params.query_prefix, params.passage_prefix)
     encoder = load_encoder(params.model, prefixes=prefixes, max_seq_length=params.max_seq_length, seed=params.seed)
     stats: dict[str, Any] = {"pairs": len(pairs), "epochs": params.epochs, "steps": 0, "final_loss": None}
+    if params.epochs > 0 and len({pair.document for pair in pairs}) == 1:
+        # In-batch negatives are the batch's other passages; the no-duplicates sampler gives this one batches of
+        # a single pair, where the loss is log(1) = 0 and nothing is learnt.
+        log.warning("train: all %d pairs have the same passage; in-batch negatives need at least 2 distinct "
+                    "passages, so the loss is 0 and the model does not learn", len(pairs))
     if params.epochs > 0 and pairs:
         train_set = Dataset.from_dict({"query": [p.query for p in pairs], "document": [p.document for p in pairs]})
         with tempfile.TemporaryDirectory() as scratch:
@@ -59,7 +74,7 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
         stats.update(steps=result.global_step, final_loss=round(float(result.training_loss), 5))
     elif log_dir is not None:
         _log_untrained(log_dir)
-    with atomic_folder(out_dir) as staging:
+    with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
         encoder.save(str(staging))
     stats["seconds"] = round(time.perf_counter() - started, 2)  # the study's cost column
     return stats

@@ -140,3 +140,13 @@ def test_a_shard_from_other_settings_is_not_reused(tmp_path, tiny_dataset, tiny_
     run_augmentation(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", counting)
     assert counting.calls == 3
     assert "stale" not in (tmp_path / "out" / "provenance.jsonl").read_text()
+
+
+def test_more_passages_than_the_corpus_has_is_one_warning_and_in_the_metrics(tmp_path, tiny_dataset, tiny_backend,
+                                                                             caplog):
+    stats = run_augmentation(tiny_dataset, _params(num_passages=50), tmp_path / "out", tmp_path / "work", tiny_backend)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["augment.num_passages: 50 asked, but the corpus has only 8 passages; using 8"]
+    assert stats.to_json_dict()["passages"] == 8 and stats.to_json_dict()["passages_requested"] == 50
+    within = run_augmentation(tiny_dataset, _params(num_passages=8), tmp_path / "o2", tmp_path / "w2", tiny_backend)
+    assert "passages_requested" not in within.to_json_dict()  # metrics of uncapped runs are as before

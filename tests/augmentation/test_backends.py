@@ -126,3 +126,68 @@ def test_augment_through_the_server_never_writes_the_api_key(llama_cpp_server, m
     written = "".join(path.read_text() for path in (tmp_path / "out").rglob("*") if path.is_file())
     written += str(stats.to_json_dict()) + params.model_dump_json()
     assert secret not in written and "AUGIR_TEST_KEY" in params.model_dump_json()
+
+
+# ------------------------------------------------------------------------------------------ a misbehaving server
+
+
+@pytest.fixture
+def misbehaving_server():
+    """A local OpenAI-compatible endpoint answering what `answers[mode]` says; counts the requests."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"mode": "invalid-json", "requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            state["requests"] += 1
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, body = {
+                "invalid-json": (200, b"{not json"),
+                "no-choices": (200, json.dumps({"id": "x", "object": "text_completion"}).encode()),
+                "echo-key": (401, json.dumps({"error": {"message": f"bad key {self.headers['Authorization']}"}}).encode()),
+            }[state["mode"]]
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", state
+    server.shutdown()
+
+
+@pytest.mark.parametrize(("mode", "problem"), [("invalid-json", "a body that is not valid JSON"),
+                                               ("no-choices", "a response without choices")])
+def test_a_body_that_is_not_a_completion_is_retried_then_one_line_naming_the_url(misbehaving_server, mode, problem):
+    pytest.importorskip("openai")
+    url, state = misbehaving_server
+    state["mode"] = mode
+    backend = OpenAIBackend(base_url=url, model="smol", api_key_env="AUGIR_TEST_KEY", concurrency=1, timeout_s=5,
+                            max_retries=1)
+    with pytest.raises(AugirError) as caught:
+        backend.complete([TEXT], [0], Sampling(max_new_tokens=4))
+    assert str(caught.value) == f"augment.openai: {url}/completions answered {problem} (2 tries)"
+    assert state["requests"] == 2  # retried like other server errors
+
+
+def test_a_server_echoing_the_key_never_gets_it_printed(misbehaving_server, monkeypatch, tmp_path, tiny_beir_dir, capsys):
+    pytest.importorskip("openai")
+    from augir.cli import main
+
+    url, state = misbehaving_server
+    state["mode"] = "echo-key"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789-secret")
+    status = main(["augment", "--dataset", str(tiny_beir_dir), "--backend", "openai", "--generator", "smol",
+                   "--openai-base-url", url, "--num-passages", "2", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after tqdm's progress bar
+    assert status == 1 and last.startswith("augir: error: augment.openai:") and "answered 401" in last
+    assert "sk-test-0123456789-secret" not in err and "Bearer [redacted]" in err

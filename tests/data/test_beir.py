@@ -122,7 +122,8 @@ QUERY_LINES = _jsonl(QUERIES)
         (_replace(CORPUS_LINES, 2, '{"_id": "", "text": "x"}'), 2, "empty '_id'"),
         (_replace(CORPUS_LINES, 2, '{"_id": "  ", "text": "x"}'), 2, "empty '_id'"),
         (_replace(CORPUS_LINES, 2, '{"_id": ["d"], "text": "x"}'), 2, "must be a string or a number"),
-        (_replace(CORPUS_LINES, 2, '{"_id": "a\\tb", "text": "x"}'), 2, "tab or newline"),
+        (_replace(CORPUS_LINES, 2, '{"_id": "a\\tb", "text": "x"}'), 2, "contains whitespace"),
+        (_replace(CORPUS_LINES, 2, '{"_id": "d 2", "text": "x"}'), 2, "'_id' 'd 2' contains whitespace"),
         (_replace(CORPUS_LINES, 2, '{"_id": "d2", "title": "t"}'), 2, "has no 'text'"),
         (_replace(CORPUS_LINES, 2, '{"_id": "d2", "text": 5}'), 2, "'text' must be a string"),
         (_replace(CORPUS_LINES, 3, '{"_id": "d1", "text": "again"}'), 3, "duplicate document id 'd1' (first on line 1"),
@@ -140,6 +141,7 @@ def test_bad_corpus_names_file_and_line(tmp_path: Path, lines: list[str], line: 
     [
         (_replace(QUERY_LINES, 2, "{not json"), 2, "malformed JSON"),
         (_replace(QUERY_LINES, 2, '{"text": "x"}'), 2, "missing '_id'"),
+        (_replace(QUERY_LINES, 2, '{"_id": "q 2", "text": "x"}'), 2, "'_id' 'q 2' contains whitespace"),
         (_replace(QUERY_LINES, 2, '{"_id": "q2"}'), 2, "has no 'text'"),
         (_replace(QUERY_LINES, 2, '{"_id": "q2", "text": ""}'), 2, "empty 'text'"),
         (_replace(QUERY_LINES, 2, '{"_id": "q2", "text": "   "}'), 2, "empty 'text'"),
@@ -167,6 +169,7 @@ TEST_QRELS = QRELS["test"]
         (_replace(TEST_QRELS, 2, "q1\td1\thigh"), 2, "score must be an integer"),
         (_replace(TEST_QRELS, 3, "q1\td1\t2"), 3, "duplicate judgment"),
         (_replace(TEST_QRELS, 2, "\td1\t1"), 2, "empty 'query-id'"),
+        (_replace(TEST_QRELS, 2, "q1\td 1\t1"), 2, "'corpus-id' 'd 1' contains whitespace"),
     ],
 )
 def test_bad_qrels_name_file_and_line(tmp_path: Path, lines: list[str], line: int, expected: str) -> None:
@@ -393,3 +396,16 @@ def test_failed_swap_restores_previous_output(tmp_path: Path, monkeypatch: pytes
     monkeypatch.undo()
     assert load_beir(tmp_path / "out") == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+
+
+def test_non_utf8_bytes_in_generated_qrels_name_their_line(tmp_path: Path) -> None:
+    """The augmented set's qrels (read by filter and train) are read like any qrels: file and line (issue 10)."""
+    from augir.data.beir import read_generated_pairs
+
+    folder = tmp_path / "augmented"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "queries.jsonl").write_text('{"_id": "g1", "text": "x"}\n')
+    (folder / "qrels" / "train.tsv").write_bytes(b"query-id\tcorpus-id\tscore\n\xfeg1\td1\t1\n")
+    with pytest.raises(AugirError) as caught:
+        read_generated_pairs(folder)
+    assert str(caught.value) == f"{folder / 'qrels' / 'train.tsv'}:2: not valid UTF-8"

@@ -205,3 +205,19 @@ def test_the_augmented_folder_itself_is_never_the_output(tmp_path, generated):
             publish(generated, out, PublishOptions(_write_params(tmp_path)))
     assert not (generated / "hf").exists()
     assert (generated / "queries.jsonl").exists()
+
+
+def test_free_text_in_the_card_is_escaped_not_rendered(tmp_path, generated):
+    hostile = "<script>alert(1)</script> ![pixel](http://evil/p.png) [link](http://evil)\n---\nlicense: mit | cell"
+    assert _publish(generated, tmp_path / "out", _write_params(tmp_path), "--corpus-name", hostile) == 0
+    meta, body = _front_matter(tmp_path / "out" / "README.md")
+    assert meta["augir"]["corpus"]["name"] == hostile  # the metadata keeps it exactly (YAML quotes it)
+    assert meta["license"] == "cc-by-nc-2.0"
+    import re
+
+    assert "<script>" not in body
+    assert not re.search(r"(?<!\\)!\[", body) and not re.search(r"(?<!\\)\]\(http://evil", body)  # no image, no link
+    assert "---" not in body.splitlines() and not any(line.startswith("license:") for line in body.splitlines())
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\!\\[pixel\\](http://evil/p.png)" in body
+    source_row = next(line for line in body.splitlines() if line.startswith("| source corpus |"))
+    assert source_row.count(" | ") == 1 and "\\| cell" in source_row  # still two cells

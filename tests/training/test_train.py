@@ -52,6 +52,16 @@ def test_asking_for_more_synthetic_pairs_than_exist_is_an_error(tmp_path, tiny_d
         synthetic_pairs(folder, tiny_dataset, 5)
 
 
+def test_too_few_kept_pairs_says_how_many_were_generated_and_kept(tmp_path, tiny_dataset):
+    folder = _augmented(tmp_path / "aug", [("g1", "sugar", "d1"), ("g2", "rust", "d4")])
+    write_jsonl(folder / "provenance.jsonl", [{"query_id": f"g{i}"} for i in range(1, 6)])
+    with pytest.raises(AugirError) as caught:
+        synthetic_pairs(folder, tiny_dataset, 4)
+    assert str(caught.value) == (f"train.augmented_pairs: 4 asked, but {folder} holds only 2 pairs (of 5 generated "
+                                 "queries; clean-up and filtering dropped the rest): ask for at most 2, or generate "
+                                 "for more passages")
+
+
 def test_training_changes_the_model_and_saves_prefixes(tmp_path, tiny_dataset, tiny_encoder_dir):
     config = TrainParams(datasets=["tiny"], model=str(tiny_encoder_dir), query_prefix="q: ", passage_prefix="p: ", epochs=2, batch_size=4, max_seq_length=32)
     stats = train_encoder(real_pairs(tiny_dataset, "tiny"), config, tmp_path / "model", log_dir=tmp_path / "live")
@@ -87,3 +97,11 @@ def test_training_uses_the_no_duplicates_batch_sampler(monkeypatch, tmp_path, ti
     train_encoder(real_pairs(tiny_dataset, "tiny"), TrainParams(datasets=["tiny"], model=str(tiny_encoder_dir), batch_size=2), tmp_path / "m")
     assert str(seen["sampler"]).endswith("no_duplicates") or "NO_DUPLICATES" in str(seen["sampler"])
     assert seen["loss"] == "MultipleNegativesRankingLoss"
+
+
+def test_one_distinct_passage_trains_with_loss_zero_and_says_so(tmp_path, tiny_encoder_dir, caplog):
+    pairs = [Pair("how do plants make sugar", "Plants make sugar."), Pair("what is photosynthesis", "Plants make sugar.")]
+    params = TrainParams(datasets=["tiny"], model=str(tiny_encoder_dir), batch_size=2, epochs=1)
+    stats = train_encoder(pairs, params, tmp_path / "model")
+    assert stats["final_loss"] == 0.0
+    assert any("all 2 pairs have the same passage" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")

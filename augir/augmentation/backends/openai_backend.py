@@ -7,15 +7,21 @@ environment variable at call time and never written anywhere.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from augir.augmentation.backends.base import Completion, Sampling, chat_messages
 from augir.augmentation.prompts import Prompt
-from augir.errors import AugirError, first_line
+from augir.errors import AugirError, first_line, keep_secret, redacted
 
 NO_KEY = "not-needed"  # local servers accept any key; the client refuses an empty one
+
+
+class MalformedResponse(ValueError):
+    """A server's answer that parsed but is not a completion."""
 
 
 def request_arguments(model: str, prompt: Prompt, seed: int, sampling: Sampling) -> dict[str, Any]:
@@ -37,6 +43,9 @@ def request_arguments(model: str, prompt: Prompt, seed: int, sampling: Sampling)
 
 
 def completion_from(response: Any) -> Completion:
+    """The first choice of a response; ValueError for a response without one (a misbehaving server)."""
+    if not getattr(response, "choices", None):
+        raise MalformedResponse("a response without choices")
     choice = response.choices[0]
     text = choice.message.content if hasattr(choice, "message") else choice.text
     tokens = response.usage.completion_tokens if response.usage is not None else 0
@@ -55,9 +64,12 @@ class OpenAIBackend:
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
+        self.max_retries = max_retries
+        key = os.environ.get(api_key_env)
+        keep_secret(key)  # whatever a server echoes back, augir never prints the key
         self.client = openai.OpenAI(
             base_url=base_url,
-            api_key=os.environ.get(api_key_env) or NO_KEY,
+            api_key=key or NO_KEY,
             timeout=timeout_s,
             max_retries=max_retries,
         )
@@ -66,14 +78,26 @@ class OpenAIBackend:
         import openai
 
         arguments = request_arguments(self.model, prompt, seed, sampling)
-        try:
-            if prompt.messages is None:
-                return completion_from(self.client.completions.create(**arguments))
-            return completion_from(self.client.chat.completions.create(**arguments))
-        except openai.APIConnectionError as error:
-            raise AugirError(f"augment.openai.base_url: cannot reach {self.base_url} ({type(error).__name__})") from None
-        except openai.APIStatusError as error:
-            raise AugirError(f"augment.openai: {self.base_url} answered {error.status_code}: {first_line(error)}") from None
+        endpoint = f"{self.base_url.rstrip('/')}/{'completions' if prompt.messages is None else 'chat/completions'}"
+        # The client retries connection errors and 5xx answers itself; a 200 with a body that is not a completion
+        # (invalid JSON, no choices) it returns or raises at once, so those are retried here, with the same backoff.
+        for attempt in range(self.max_retries + 1):
+            try:
+                if prompt.messages is None:
+                    return completion_from(self.client.completions.create(**arguments))
+                return completion_from(self.client.chat.completions.create(**arguments))
+            except openai.APIConnectionError as error:
+                raise AugirError(f"augment.openai.base_url: cannot reach {self.base_url} ({type(error).__name__})") from None
+            except openai.APIStatusError as error:
+                raise AugirError(redacted(
+                    f"augment.openai: {endpoint} answered {error.status_code}: {first_line(error)}")) from None
+            except (json.JSONDecodeError, MalformedResponse) as error:
+                problem = str(error) if isinstance(error, MalformedResponse) else "a body that is not valid JSON"
+                if attempt == self.max_retries:
+                    raise AugirError(redacted(f"augment.openai: {endpoint} answered {problem} "
+                                              f"({attempt + 1} tries)")) from None
+                time.sleep(min(0.5 * 2**attempt, 8.0))
+        raise AssertionError("unreachable")
 
     def complete(self, prompts: list[Prompt], seeds: list[int], sampling: Sampling) -> list[Completion]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
