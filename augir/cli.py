@@ -179,7 +179,8 @@ def _grid(args: argparse.Namespace) -> None:
         grid = grid.part(*parse_shard(args.shard))
     if args.push and not args.run:
         raise AugirError("--push needs --run (queued experiments are pushed after `dvc exp run --run-all`)")
-    queue_grid(grid, yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}, root, dry_run=args.dry_run, run=args.run)
+    queue_grid(grid, yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}, root, dry_run=args.dry_run,
+               run=args.run, pull=args.pull)
     if args.push:
         push_results(args.push, root)
 
@@ -363,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run the cells now, one at a time (`dvc exp run --temp` each; blocks), instead of queueing")
     grid.add_argument("--shard", metavar="I/N",
                       help="only the I-th of N disjoint parts (one per machine; each augmentation in one part)")
+    grid.add_argument("--pull", action="store_true",
+                      help="reuse what other machines ran: `dvc fetch --run-cache` first, each cell with --pull")
     grid.add_argument("--push", metavar="GIT_REMOTE",
                       help="with --run: then push the experiments and the run-cache (`dvc exp push --run-cache`)")
     grid.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params the grid applies to")

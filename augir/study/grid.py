@@ -494,9 +494,10 @@ def overrides(cell: Cell, params_data: dict[str, Any], root: Path = Path(".")) -
     return out
 
 
-def exp_run_args(cell_overrides: list[str], *, now: bool = False) -> list[str]:
-    """`dvc exp run --queue -S ...`, or with `now` `dvc exp run --temp -S ...` (runs at once, no queue worker)."""
-    args = ["exp", "run", "--temp" if now else "--queue"]
+def exp_run_args(cell_overrides: list[str], *, now: bool = False, pull: bool = False) -> list[str]:
+    """`dvc exp run --queue -S ...`, or with `now` `dvc exp run --temp -S ...` (runs at once, no queue worker);
+    `pull` adds `--pull`: a stage found in the run-cache whose outputs are not here is fetched from the remote."""
+    args = ["exp", "run", "--temp" if now else "--queue", *(["--pull"] if pull else [])]
     for override in cell_overrides:
         args += ["-S", override]
     return args
@@ -522,7 +523,8 @@ def _runs_this_environment(python: str | None) -> bool:
     return found.returncode == 0 and found.stdout.strip() == sys.prefix
 
 
-def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: bool, run: bool) -> int:
+def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: bool, run: bool,
+               pull: bool = False) -> int:
     """Queue every cell (`dvc exp run --queue`) or, with `run`, run them now, one after the other.
 
     Running does not go through DVC's queue worker: `dvc exp run --run-all` was seen not to return once its queue
@@ -543,8 +545,10 @@ def queue_grid(grid: Grid, params_data: dict[str, Any], root: Path, *, dry_run: 
             raise AugirError(f"{grid.path}: {problem}")
         print(f"# warning: {problem}")
     env = _dvc_env()
+    if pull and not dry_run:  # what other machines ran: their run-cache entries, then their outputs as needed
+        _dvc_checked(["fetch", "--run-cache"], root, "fetch the run-cache")
     for number, cell in enumerate(grid.cells, start=1):
-        args = exp_run_args(overrides(cell, params_data, root), now=run)
+        args = exp_run_args(overrides(cell, params_data, root), now=run, pull=pull)
         print(command_line(args), flush=True)
         if dry_run:
             continue

@@ -83,10 +83,9 @@ def test_two_machines_generate_each_augmentation_once_and_a_third_reports_the_on
     assert [row["kind"] for row in rows] == ["bm25", "zero-shot", "no-augmentation", "augmented", "augmented"]
     assert all(row["in-domain:tiny:ndcg_at_10"] for row in rows)  # metrics and per-query scores were pulled
 
-    # The single machine runs the whole grid; with the run-cache pulled, it restores every stage.
-    run([sys.executable, "-m", "dvc", "pull", "--run-cache"], clones["single"], env)
+    # The single machine runs the whole grid; with the others' run-cache (--pull), it restores every stage.
     launches.write_text("")
-    run([sys.executable, "-m", "augir.cli", "grid", "tiny", "--run"], clones["single"], env)
+    run([sys.executable, "-m", "augir.cli", "grid", "tiny", "--run", "--pull"], clones["single"], env)
     assert not [line for line in launches.read_text().splitlines() if " stages/augment.py" in line]
     run([sys.executable, "-m", "augir.cli", "report", "--grid", "tiny"], clones["single"], env)
     assert rows == _table(clones["single"] / "reports" / "tiny" / "matrix.csv")
