@@ -12,7 +12,7 @@ A grid file has these keys (all optional but one of `axes`/`include`):
       train.augmented_pairs: [500, 2000]
       generator:                     # an axis whose values are mappings sets several params together
         - {augment.generator: smollm2-135m}
-        - {augment.generator: gemma3-270m, augment.batch_size: 8}
+        - {augment.generator: gemma3-270m, runtime.batch_size: 8}
     exclude:                         # product cells matching every key of one entry are dropped
       - {train.model: minilm-l6, train.augmented_pairs: 500}
     include:                         # extra cells, each on top of `base`

@@ -119,7 +119,7 @@ def test_augment_through_the_server_never_writes_the_api_key(llama_cpp_server, m
 
     secret = "sk-augir-test-secret-0123456789"
     monkeypatch.setenv("AUGIR_TEST_KEY", secret)
-    params = AugmentParams(dataset="tiny", backend="openai", generator="smollm2", num_passages=3, batch_size=2,
+    params = AugmentParams(dataset="tiny", backend="openai", generator="smollm2", num_passages=3,
                            max_new_tokens=12, openai={"base_url": llama_cpp_server, "api_key_env": "AUGIR_TEST_KEY"})
     stats = run_augmentation(tiny_dataset, params, tmp_path / "out", tmp_path / "work", make_backend(params))
     assert stats.generated == 3 and stats.new_tokens > 0

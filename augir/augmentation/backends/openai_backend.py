@@ -18,7 +18,9 @@ from augir.errors import AugirError, first_line
 NO_KEY = "not-needed"  # local servers accept any key; the client refuses an empty one
 
 
-def request_arguments(model: str, prompt: Prompt, seed: int, sampling: Sampling) -> dict[str, Any]:
+def request_arguments(
+    model: str, prompt: Prompt, seed: int, sampling: Sampling, cache_prompt: bool = False
+) -> dict[str, Any]:
     """The body of one request (without the key), for completions or chat completions."""
     arguments: dict[str, Any] = {
         "model": model,
@@ -33,6 +35,8 @@ def request_arguments(model: str, prompt: Prompt, seed: int, sampling: Sampling)
         arguments["prompt"] = prompt.text or ""
     else:
         arguments["messages"] = chat_messages(prompt)
+    if cache_prompt:  # llama.cpp server: keep the shared prefix's KV cache between requests
+        arguments["extra_body"] = {"cache_prompt": True}
     return arguments
 
 
@@ -47,7 +51,7 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, *, base_url: str, model: str, api_key_env: str, concurrency: int, timeout_s: float,
-                 max_retries: int) -> None:
+                 max_retries: int, cache_prompt: bool = False) -> None:
         try:
             import openai
         except ImportError as error:
@@ -55,6 +59,7 @@ class OpenAIBackend:
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
+        self.cache_prompt = cache_prompt
         self.client = openai.OpenAI(
             base_url=base_url,
             api_key=os.environ.get(api_key_env) or NO_KEY,
@@ -65,7 +70,7 @@ class OpenAIBackend:
     def _one(self, prompt: Prompt, seed: int, sampling: Sampling) -> Completion:
         import openai
 
-        arguments = request_arguments(self.model, prompt, seed, sampling)
+        arguments = request_arguments(self.model, prompt, seed, sampling, self.cache_prompt)
         try:
             if prompt.messages is None:
                 return completion_from(self.client.completions.create(**arguments))
