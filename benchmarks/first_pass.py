@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-CONFIGS = {"default": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"}}
+# An empty value keeps libgomp's own default (spin, then sleep) and stops augir from setting PASSIVE.
+CONFIGS = {"default": {"OMP_WAIT_POLICY": ""}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"}}
 RESULTS = Path(__file__).with_name("results")
 
 
