@@ -61,6 +61,9 @@ class AugmentParams(_Strict):
     min_chars: int = Field(3, ge=1)
     max_words: int = Field(32, ge=1)
     max_copy_overlap: float = Field(0.8, gt=0, le=1)
+    # clean-up across passages: a query (case and punctuation aside) kept for this many passages is dropped after
+    # that (`repeated`); None: no cap. Off by default: its effect on the metrics is not measured yet.
+    max_repeats: int | None = Field(None, ge=1)
     seed: int = 0
     # An existing augmented set to use instead of generating (augir/published.py): a folder, by convention
     # data/published/<name> (`dvc import` of a registry's set), or hf:<repo>. None: generate.

@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from augir.augmentation.backends import Backend, Completion, Sampling
-from augir.augmentation.cleanup import DROP_REASONS, CleanupRules, clean_query
+from augir.augmentation.cleanup import DROP_REASONS, CleanupRules, clean_query, is_repeated, repeat_key
 from augir.augmentation.prompts import (
     EXAMPLE_SPLIT,
     STRATEGIES,
@@ -231,8 +231,10 @@ def _records(
     jobs: list[Job], generated: dict[str, dict[str, Any]], builder: PromptBuilder, params: AugmentParams,
     backend_name: str,
 ) -> list[dict[str, Any]]:
-    rules = CleanupRules(min_chars=params.min_chars, max_words=params.max_words, max_copy_overlap=params.max_copy_overlap)
+    rules = CleanupRules(min_chars=params.min_chars, max_words=params.max_words, max_copy_overlap=params.max_copy_overlap,
+                         max_repeats=params.max_repeats)
     kept_per_passage: dict[str, set[str]] = {}
+    kept_counts: dict[str, int] = {}  # across passages, in job order: the first max_repeats passages keep a query
     records = []
     for job in jobs:
         seen = kept_per_passage.setdefault(job.doc_id, set())
@@ -240,8 +242,11 @@ def _records(
         example_queries = frozenset(example.query.lower() for example in examples)
         raw = generated[job.query_id]["raw"]
         query, dropped = clean_query(raw, builder.passage(job.doc_id), seen, rules, example_queries)
+        if query is not None and is_repeated(query, kept_counts, rules):
+            query, dropped = None, "repeated"
         if query is not None:
             seen.add(query.lower())
+            kept_counts[repeat_key(query)] = kept_counts.get(repeat_key(query), 0) + 1
         records.append(
             {
                 "query_id": job.query_id,

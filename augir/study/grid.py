@@ -61,7 +61,8 @@ TOP_LEVEL_KEYS = ("name", "description", "passage_margin", "seeds", "base", "axe
 SEED_KINDS = {"train": "train.seed", "augment": "augment.seed"}
 # params whose value is a free-form mapping: given whole, it replaces the mapping in params.yaml
 MAPPING_PARAMS = frozenset({"download.sources"})
-AUGMENTATION_PREFIXES = ("augment.", "filter.")
+# runtime.* (speed knobs often set with a generator, such as its batch size) travels with the augmentation too.
+AUGMENTATION_PREFIXES = ("augment.", "filter.", "runtime.")
 SCALE = "train.augmented_pairs"
 EPOCHS = "train.epochs"
 NUM_PASSAGES = "augment.num_passages"

@@ -171,3 +171,23 @@ def test_token_accounting_in_stats_and_provenance(tmp_path, tiny_dataset, tiny_b
     # every prompt shares the instruction and few-shot block: most prompt tokens come from the prefix cache
     assert 0.5 * summary["prompt_tokens"] < summary["cached_prompt_tokens"] < summary["prompt_tokens"]
     assert summary["prompt_tokens_per_second"] > 0
+
+
+class SameQueryBackend:
+    """Writes one query for every passage, as small generators often do."""
+
+    name = "transformers"
+
+    def complete(self, prompts, seeds, sampling):
+        from augir.augmentation.backends import Completion
+
+        return [Completion(" What does the study contain?", 6) for _ in prompts]
+
+
+@pytest.mark.parametrize(("max_repeats", "kept"), [(None, 6), (1, 1), (2, 2)])
+def test_repeated_queries_across_passages_are_capped_and_counted(tmp_path, tiny_dataset, max_repeats, kept):
+    stats = augment_tiny(tiny_dataset, _params(max_repeats=max_repeats), tmp_path / "out", tmp_path / "work",
+                         SameQueryBackend())
+    assert stats.kept == kept and stats.dropped["repeated"] == 6 - kept
+    records = read_jsonl(tmp_path / "out" / "provenance.jsonl")
+    assert [r["dropped"] for r in records] == [None] * kept + ["repeated"] * (6 - kept)  # the first passages keep it

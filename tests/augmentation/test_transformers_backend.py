@@ -102,3 +102,41 @@ def test_token_accounting_per_completion(tiny_generator):
     assert 0 < completion.new_tokens <= 5
     [plain] = TransformersBackend(tiny_generator, reuse_prefix=False).complete([prompt], [0], Sampling(max_new_tokens=5))
     assert (plain.prompt_tokens, plain.cached_prompt_tokens) == (whole, 0)
+
+
+@pytest.fixture(scope="module")
+def bpe_generator():
+    """A tiny random Llama with a byte-level BPE tokenizer that merges "\\n\\n" into one token, as SmolLM2's does."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from augir.augmentation.generators import Generator
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = [p.text for p in prompts_for()] * 20 + [p.prefix for p in prompts_for()] * 20
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<eos>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<eos>", padding_side="left")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024, pad_token_id=0,
+                         eos_token_id=1, bos_token_id=1)
+    return Generator(name="tiny-bpe", model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer)
+
+
+def test_prefix_boundary_where_bpe_merges_the_blank_line(bpe_generator):
+    """Regression: SmolLM2 tokenizes the prefix's closing "\\n\\n" as one token alone, as two before "Document"."""
+    prompt = prompts_for()[0]
+    tokenizer = bpe_generator.tokenizer
+    own, whole = tokenizer(prompt.prefix)["input_ids"], tokenizer(prompt.text)["input_ids"]
+    assert whole[: len(own)] != own  # the merge this test is about happens with this tokenizer
+    backend = TransformersBackend(bpe_generator)
+    row = backend.tokenized(prompt)
+    assert row.prefix == prompt.prefix and len(row.prefix_ids) == len(own) - 1
+    assert row.prefix_ids + row.rest_ids == whole
+    sampling = Sampling(max_new_tokens=6, stop_at_newline=False)
+    plain = TransformersBackend(bpe_generator, reuse_prefix=False)
+    assert texts(backend, prompts_for(), sampling, 3) == texts(plain, prompts_for(), sampling, 3)

@@ -89,30 +89,40 @@ class TransformersBackend:
         )
 
     def tokenized(self, prompt: Prompt) -> Tokenized:
-        """The prompt's ids, split after its shared prefix where the prefix's own ids start the whole prompt's."""
+        """The prompt's ids, split after its shared prefix where the prefix's ids start the whole prompt's."""
         tokenizer = self.generator.tokenizer
         whole = tokenizer(self.render(prompt))["input_ids"]
         if self.reuse_prefix and prompt.messages is None and prompt.prefix:
-            prefix_ids = self._prefix(prompt.prefix).ids
-            if len(prefix_ids) < len(whole) and whole[: len(prefix_ids)] == prefix_ids:
+            prefix_ids = self._prefix(prompt.prefix, whole).ids
+            if 0 < len(prefix_ids) < len(whole) and whole[: len(prefix_ids)] == prefix_ids:
                 return Tokenized(prompt.prefix, prefix_ids, whole[len(prefix_ids) :])
         return Tokenized(None, [], whole)
 
-    def _prefix(self, text: str) -> SharedPrefix:
-        """The prefix's ids and key/value cache, computed on first use."""
+    def _prefix(self, text: str, whole: list[int]) -> SharedPrefix:
+        """The prefix's ids and key/value cache, computed on first use.
+
+        Byte-level BPE tokenizes the prefix's closing blank line ("\n\n") as one token alone but as two before
+        "Document:", so the shared ids are those the prefix's own ids have in common with a whole prompt's (every
+        prompt continues the prefix with the same "Document:"): the boundary falls where both tokenizations agree.
+        """
         if text not in self.prefixes:
             import torch
             from transformers import DynamicCache
 
-            model = self.generator.model
-            ids = self.generator.tokenizer(text)["input_ids"]
-            with torch.inference_mode():
-                output = model(
-                    input_ids=torch.tensor([ids], device=model.device),
-                    cache=DynamicCache(config=model.config),
-                    use_cache=True,
-                )
-            self.prefixes[text] = SharedPrefix(ids=ids, cache=output.cache)
+            own = self.generator.tokenizer(text)["input_ids"]
+            common = next((i for i, (a, b) in enumerate(zip(own, whole)) if a != b), min(len(own), len(whole)))
+            ids = own[:common]
+            cache = None
+            if ids:
+                model = self.generator.model
+                with torch.inference_mode():
+                    output = model(
+                        input_ids=torch.tensor([ids], device=model.device),
+                        cache=DynamicCache(config=model.config),
+                        use_cache=True,
+                    )
+                cache = output.cache
+            self.prefixes[text] = SharedPrefix(ids=ids, cache=cache)
         return self.prefixes[text]
 
     def complete(self, prompts: list[Prompt], seeds: list[int], sampling: Sampling) -> list[Completion]:
