@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--engines", default="today,prefix,bare")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--dataset", default="scifact", help="scifact (../shared/datasets) or semanlink (the default run's)")
+    parser.add_argument("--out", default="generation.json", help="file name under benchmarks/results")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -80,8 +82,13 @@ def main() -> None:
 
     from augir.data.beir import load_beir
 
-    dataset = load_beir(SCIFACT)
-    params = default_params("scifact")
+    if args.dataset == "semanlink":
+        from augir.data.semanlink import build_semanlink
+
+        dataset = build_semanlink(seed=0, test_fraction=0.5)
+    else:
+        dataset = load_beir(SCIFACT)
+    params = default_params(args.dataset)
     jobs = plan_jobs(choose_passages(dataset, args.passages, params.seed), params)
     builder = PromptBuilder(dataset, params)
     prompts = [builder.prompt(job) for job in jobs]
@@ -134,7 +141,7 @@ def main() -> None:
         summary["today_over_bare_cpu_speed_median"] = round(
             statistics.median(b["cpu_seconds"] / r["cpu_seconds"] for r, b in pairs), 3)
     result = {
-        "passages": len(prompts), "batch_size": args.batch_size, "pairs": args.pairs, "generator": params.generator,
+        "dataset": args.dataset, "passages": len(prompts), "batch_size": args.batch_size, "pairs": args.pairs, "generator": params.generator,
         "prompt_tokens": prompt_tokens,
         "prefix_tokens": len(tokenizer(prompts[0].prefix)["input_ids"]) if prompts[0].prefix else 0,
         "load_seconds": round(load_seconds, 2),
@@ -146,7 +153,7 @@ def main() -> None:
         "queries": {engine: next(run["texts"] for run in runs if run["engine"] == engine) for engine in engines},
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "generation.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 
