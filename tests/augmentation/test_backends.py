@@ -126,3 +126,9 @@ def test_augment_through_the_server_never_writes_the_api_key(llama_cpp_server, m
     written = "".join(path.read_text() for path in (tmp_path / "out").rglob("*") if path.is_file())
     written += str(stats.to_json_dict()) + params.model_dump_json()
     assert secret not in written and "AUGIR_TEST_KEY" in params.model_dump_json()
+
+
+def test_openai_cache_prompt_is_sent_only_when_asked():
+    asked = request_arguments("smol", TEXT, 7, Sampling(), cache_prompt=True)
+    assert asked["extra_body"] == {"cache_prompt": True}
+    assert "extra_body" not in request_arguments("smol", TEXT, 7, Sampling())
