@@ -54,9 +54,15 @@ def _augment(args: argparse.Namespace) -> None:
     from augir.augmentation.augment import SIGNATURE, run_augmentation
     from augir.data.beir import load_beir
     from augir.fileio import check_replaceable, write_json_atomic
-    from augir.params import AugmentParams, validated
+    from augir.params import AugmentParams, RuntimeParams, validated
 
     section = _params_section(args, "augment")
+    runtime_section = _params_section(args, "runtime")
+    runtime = validated(RuntimeParams, {
+        **runtime_section, **_flags(args, RUNTIME_FLAGS),
+        "openai": _nested(runtime_section, "openai", _flags(args, RUNTIME_OPENAI_FLAGS, "openai_")),
+        "vllm": _nested(runtime_section, "vllm", _flags(args, RUNTIME_VLLM_FLAGS, "vllm_")),
+    }, "augir augment")
     values = {
         **section, "dataset": str(args.dataset), **_flags(args, AUGMENT_FLAGS),
         "openai": _nested(section, "openai", _flags(args, OPENAI_FLAGS, "openai_")),
@@ -74,7 +80,7 @@ def _augment(args: argparse.Namespace) -> None:
         print(f"{args.out}: imported {params.source}")
         return
     work_dir = args.work_dir or args.out.parent / f".{args.out.name}.work"
-    stats = run_augmentation(dataset, params, args.out, work_dir, overwrite=args.overwrite)
+    stats = run_augmentation(dataset, params, args.out, work_dir, runtime=runtime, overwrite=args.overwrite)
     if args.metrics:
         write_json_atomic(args.metrics, with_versions(stats.to_json_dict()))
     print(f"{args.out}: kept {stats.kept} of {stats.generated} generated queries")
@@ -223,11 +229,15 @@ TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "augmented_pairs", "ep
 FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "batch_size")
 AUGMENT_FLAGS = (
     "generator", "backend", "strategy", "prompt_format", "examples", "num_examples", "num_passages",
-    "queries_per_passage", "exclude_judged", "temperature", "top_p", "max_new_tokens", "batch_size",
-    "max_passage_words", "min_chars", "max_words", "max_copy_overlap", "seed", "source",
+    "queries_per_passage", "exclude_judged", "temperature", "top_p", "max_new_tokens",
+    "max_passage_words", "min_chars", "max_words", "max_copy_overlap", "max_repeats", "seed", "source",
 )
-OPENAI_FLAGS = ("base_url", "model", "api_key_env", "concurrency", "timeout_s", "max_retries")
-VLLM_FLAGS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype")
+OPENAI_FLAGS = ("base_url", "model", "api_key_env", "timeout_s", "max_retries")
+VLLM_FLAGS = ("dtype",)
+# augir.params.RuntimeParams: speed, not identity
+RUNTIME_FLAGS = ("batch_size", "threads", "prefix_cache")
+RUNTIME_OPENAI_FLAGS = ("concurrency", "cache_prompt")
+RUNTIME_VLLM_FLAGS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "enable_prefix_caching")
 PARAMS_HELP = "read this stage's section of a params file (e.g. params.yaml); flags given here override it"
 
 
@@ -265,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--temperature", type=float, help="0 = greedy")
     augment.add_argument("--top-p", type=float)
     augment.add_argument("--max-new-tokens", type=int)
-    augment.add_argument("--batch-size", type=int)
+    augment.add_argument("--batch-size", type=int, help="runtime: prompts per backend call (speed, not output)")
+    augment.add_argument("--threads", type=int, help="runtime: torch CPU threads")
+    augment.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=None,
+                         help="runtime: compute each strategy's shared prompt prefix once (transformers)")
+    augment.add_argument("--max-repeats", type=int, help="clean-up: a query kept for this many passages is dropped after")
     augment.add_argument("--max-passage-words", type=int, help="passages are cut to this many words in prompts")
     augment.add_argument("--min-chars", type=int, help="clean-up: shorter queries are dropped")
     augment.add_argument("--max-words", type=int, help="clean-up: longer queries are dropped")
@@ -275,13 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--openai-base-url", help="with --backend openai")
     augment.add_argument("--openai-model", help="with --backend openai (default: --generator)")
     augment.add_argument("--openai-api-key-env", help="the variable holding the API key (never the key itself)")
-    augment.add_argument("--openai-concurrency", type=int)
+    augment.add_argument("--openai-concurrency", type=int, help="runtime: requests in flight")
+    augment.add_argument("--openai-cache-prompt", action=argparse.BooleanOptionalAction, default=None,
+                         help="runtime: send the server's cache_prompt option (llama.cpp server)")
     augment.add_argument("--openai-timeout-s", type=float)
     augment.add_argument("--openai-max-retries", type=int)
     augment.add_argument("--vllm-tensor-parallel-size", type=int)
     augment.add_argument("--vllm-data-parallel-size", type=int)
     augment.add_argument("--vllm-gpu-memory-utilization", type=float)
     augment.add_argument("--vllm-dtype")
+    augment.add_argument("--vllm-enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None)
     augment.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     augment.add_argument("--work-dir", type=Path, help="where finished shards are kept for resuming")
     augment.add_argument("--metrics", type=Path, help="write statistics as JSON here")

@@ -54,15 +54,11 @@ class OpenAIParams(_Strict):
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str | None = None  # None: augment.generator
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: Int = Field(4, ge=1)
     timeout_s: Number = Field(60, gt=0)
     max_retries: Int = Field(3, ge=0)
 
 
 class VllmParams(_Strict):
-    tensor_parallel_size: Int = Field(1, ge=1)
-    data_parallel_size: Int = Field(1, ge=1)
-    gpu_memory_utilization: Number = Field(0.9, gt=0, le=1)
     dtype: str = "auto"
 
 
@@ -80,12 +76,14 @@ class AugmentParams(_Strict):
     temperature: Number = Field(0.0, ge=0)  # 0 = greedy; otherwise sampling seeded per passage
     top_p: Number = Field(1.0, gt=0, le=1)
     max_new_tokens: Int = Field(24, ge=1)
-    batch_size: Int = Field(16, ge=1)
     max_passage_words: Int = Field(120, ge=8)
     # clean-up: queries shorter, longer or more copied from their passage than this are dropped (and counted)
     min_chars: Int = Field(3, ge=1)
     max_words: Int = Field(32, ge=1)
     max_copy_overlap: Number = Field(0.8, gt=0, le=1)
+    # clean-up across passages: a query (case and punctuation aside) kept for this many passages is dropped after
+    # that (`repeated`); None: no cap. Off by default: its effect on the metrics is not measured yet.
+    max_repeats: Int | None = Field(None, ge=1)
     seed: Int = 0
     # An existing augmented set to use instead of generating (augir/published.py): a folder, by convention
     # data/published/<name> (`dvc import` of a registry's set), or hf:<repo>. None: generate.
@@ -101,6 +99,30 @@ class AugmentParams(_Strict):
                 "set augment.temperature > 0 or augment.strategy: diverse"
             )
         return self
+
+
+class RuntimeOpenAIParams(_Strict):
+    concurrency: Int = Field(4, ge=1)  # requests in flight
+    cache_prompt: bool = False  # send llama.cpp server's `cache_prompt` (reuse the shared prefix); others may refuse it
+
+
+class RuntimeVllmParams(_Strict):
+    tensor_parallel_size: Int = Field(1, ge=1)
+    data_parallel_size: Int = Field(1, ge=1)
+    gpu_memory_utilization: Number = Field(0.9, gt=0, le=1)
+    enable_prefix_caching: bool = True  # vLLM's automatic prefix caching: the shared few-shot prefix computed once
+
+
+class RuntimeParams(_Strict):
+    """How fast, not what: knobs that change speed only. Stages read them, but no stage lists them as DVC params
+    and no shard fingerprint includes them, so changing one (or moving to a bigger machine) regenerates nothing.
+    They are recorded in metrics/augment.json. Batch-invariance is the engine's: see the README."""
+
+    batch_size: Int = Field(16, ge=1)  # augment: prompts per backend call and per resumable shard
+    threads: Int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default (one per core)
+    prefix_cache: bool = True  # transformers: compute each strategy's shared prefix once and reuse its KV cache
+    openai: RuntimeOpenAIParams = RuntimeOpenAIParams()
+    vllm: RuntimeVllmParams = RuntimeVllmParams()
 
 
 class FilterParams(_Strict):
@@ -147,6 +169,7 @@ class Params(_Strict):
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams
+    runtime: RuntimeParams = RuntimeParams()
 
     @model_validator(mode="after")
     def _datasets_are_downloaded(self) -> Params:

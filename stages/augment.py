@@ -13,12 +13,14 @@ from augir.versions import with_versions
 
 
 def main() -> None:
-    params = load_params().augment
+    all_params = load_params()
+    params = all_params.augment
     if params.source:  # an existing set (a `dvc import`ed registry version, or the hub): validated, not generated
         stats = import_augmented(params.source, load_beir(layout.raw(params.dataset)).corpus, layout.AUGMENTED)
         write_json_atomic(layout.metrics("augment"), with_versions(stats))
         return
-    stats = run_augmentation(load_beir(layout.raw(params.dataset)), params, layout.AUGMENTED, layout.AUGMENT_WORK)
+    stats = run_augmentation(load_beir(layout.raw(params.dataset)), params, layout.AUGMENTED, layout.AUGMENT_WORK,
+                             runtime=all_params.runtime)
     write_json_atomic(layout.metrics("augment"), with_versions(stats.to_json_dict()))
 
 

@@ -17,7 +17,8 @@ def main() -> None:
     if params.filter.method == "judge":
         from augir.augmentation.backends import make_backend
 
-        backend = make_backend(params.augment.model_copy(update={"generator": params.filter.judge_generator}))
+        judge = params.augment.model_copy(update={"generator": params.filter.judge_generator})
+        backend = make_backend(judge, params.runtime)
     dataset = load_beir(layout.raw(params.augment.dataset))
     stats = run_filter(dataset, layout.AUGMENTED, params.filter, layout.FILTERED, backend,
                        max_passage_words=params.augment.max_passage_words)

@@ -230,6 +230,7 @@ def _flag(key: str) -> str:
 @pytest.mark.parametrize(("command", "model", "elsewhere"), [
     ("download", "DownloadParams", {"sources": "--source"}),
     ("augment", "AugmentParams", {"dataset": "--dataset"}),
+    ("augment", "RuntimeParams", {}),
     ("filter", "FilterParams", {}),
     ("train", "TrainParams", {"datasets": "--dataset"}),
     ("encode", "EncodeParams", {}),

@@ -125,10 +125,11 @@ class FixedBackend:
 
 def _augment_writer(dataset, target: Path, text: str) -> Callable[[], None]:
     from augir.augmentation.augment import run_augmentation
-    from augir.params import AugmentParams
+    from augir.params import AugmentParams, RuntimeParams
 
-    params = AugmentParams(dataset="tiny", num_passages=4, num_examples=1, batch_size=2)
-    return lambda: run_augmentation(dataset, params, target, target.parent / ".work", backend=FixedBackend(text))
+    params = AugmentParams(dataset="tiny", num_passages=4, num_examples=1)
+    return lambda: run_augmentation(dataset, params, target, target.parent / ".work", backend=FixedBackend(text),
+                                    runtime=RuntimeParams(batch_size=2))
 
 
 @needs_fork

@@ -16,7 +16,8 @@ def _small_params(repo: Path, dataset_dir: Path) -> dict:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["download"]["sources"] = {"tiny": f"local:{dataset_dir}"}
     # all 8 passages for 2 pairs: clean-up drops some of SmolLM2's queries
-    params["augment"].update(dataset="tiny", num_passages=8, batch_size=4, max_new_tokens=12)
+    params["augment"].update(dataset="tiny", num_passages=8, max_new_tokens=12)
+    params["runtime"]["batch_size"] = 4
     params["train"].update(datasets=["tiny"], augmented_pairs=2, batch_size=4)
     params["evaluate"]["datasets"] = ["tiny"]
     return params

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DROP_REASONS = ("empty", "too_short", "too_long", "duplicate", "copied", "copied_example")
+DROP_REASONS = ("empty", "too_short", "too_long", "duplicate", "copied", "copied_example", "repeated")
 # Echoes of the prompt's labels that small models repeat before the query itself.
 _ECHO = re.compile(r"^(?:relevant query|query|question|keywords?|claim|title|document)\s*:\s*", re.IGNORECASE)
 _NUMBERING = re.compile(r"^(?:\(?\d{1,2}[.):]|[-*•])\s+")
@@ -18,6 +18,9 @@ class CleanupRules:
     max_words: int = 32
     max_copy_overlap: float = 0.8  # share of the query's word trigrams found in its passage
     copy_ngram: int = 3
+    # Across passages: a query whose words (lower case, punctuation ignored) were kept for this many passages
+    # already is dropped as `repeated`. None: no cap.
+    max_repeats: int | None = None
 
 
 def first_line(raw: str) -> str:
@@ -64,3 +67,13 @@ def clean_query(
     if copy_overlap(query, passage, rules.copy_ngram) >= rules.max_copy_overlap:
         return None, "copied"
     return query, None
+
+
+def repeat_key(query: str) -> str:
+    """What two queries share when they differ only in case, punctuation or spacing."""
+    return " ".join(w.lower() for w in _WORD.findall(query))
+
+
+def is_repeated(query: str, kept_counts: dict[str, int], rules: CleanupRules) -> bool:
+    """True if `query` was kept for `rules.max_repeats` passages already (`kept_counts`: repeat_key -> passages)."""
+    return rules.max_repeats is not None and kept_counts.get(repeat_key(query), 0) >= rules.max_repeats

@@ -9,7 +9,7 @@ its chat template; the chat format renders the same turns with the generator's c
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -45,6 +45,13 @@ class Prompt:
 
     text: str | None = None
     messages: tuple[tuple[str, str], ...] | None = None  # (role, content) pairs
+    # The start of `text` that every prompt of a strategy shares (instruction and few-shot block): backends that can
+    # compute it once and reuse it do (the transformers backend's prefix cache). Not part of the prompt's identity.
+    prefix: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.prefix is not None and not (self.text or "").startswith(self.prefix):
+            raise ValueError("Prompt.prefix must be the start of Prompt.text")
 
     def as_record(self) -> str | list[dict[str, str]]:
         if self.messages is None:
@@ -105,4 +112,5 @@ def build_prompt(passage: str, examples: list[FewShotExample], strategy: str, pr
             turns += [("user", f"Document: {example.passage}"), ("assistant", example.query)]
         return Prompt(messages=(*turns, ("user", f"Document: {passage}")))
     shots = "".join(f"Document: {example.passage}\n{chosen.label}: {example.query}\n\n" for example in examples)
-    return Prompt(text=f"{chosen.instruction}\n\n{shots}Document: {passage}\n{chosen.label}:")
+    prefix = f"{chosen.instruction}\n\n{shots}"
+    return Prompt(text=f"{prefix}Document: {passage}\n{chosen.label}:", prefix=prefix)

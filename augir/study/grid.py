@@ -12,7 +12,7 @@ A grid file has these keys (all optional but one of `axes`/`include`):
       train.augmented_pairs: [500, 2000]
       generator:                     # an axis whose values are mappings sets several params together
         - {augment.generator: smollm2-135m}
-        - {augment.generator: gemma3-270m, augment.batch_size: 8}
+        - {augment.generator: gemma3-270m, runtime.batch_size: 8}
     exclude:                         # product cells matching every key of one entry are dropped
       - {train.model: minilm-l6, train.augmented_pairs: 500}
     include:                         # extra cells, each on top of `base`
@@ -63,7 +63,8 @@ TOP_LEVEL_KEYS = ("name", "description", "passage_margin", "seeds", "base", "axe
 SEED_KINDS = {"train": "train.seed", "augment": "augment.seed"}
 # params whose value is a free-form mapping: given whole, it replaces the mapping in params.yaml
 MAPPING_PARAMS = frozenset({"download.sources"})
-AUGMENTATION_PREFIXES = ("augment.", "filter.")
+# runtime.* (speed knobs often set with a generator, such as its batch size) travels with the augmentation too.
+AUGMENTATION_PREFIXES = ("augment.", "filter.", "runtime.")
 SCALE = "train.augmented_pairs"
 EPOCHS = "train.epochs"
 NUM_PASSAGES = "augment.num_passages"

@@ -5,13 +5,18 @@ import pytest
 from augir.augmentation.augment import choose_passages, plan_jobs, run_augmentation, strategies_for
 from augir.augmentation.prompts import STRATEGIES
 from augir.fileio import read_jsonl
-from augir.params import AugmentParams
+from augir.params import AugmentParams, RuntimeParams
 
 
 def _params(**overrides) -> AugmentParams:
     values = dict(dataset="tiny", generator="tiny-llama", num_passages=6, num_examples=2, max_new_tokens=4,
-                  batch_size=2, seed=3)
+                  seed=3)
     return AugmentParams(**{**values, **overrides})
+
+
+def augment_tiny(*args, batch_size: int = 2, **kwargs):
+    """run_augmentation in batches of `batch_size` (a runtime knob, not a param of the augmentation)."""
+    return run_augmentation(*args, runtime=RuntimeParams(batch_size=batch_size), **kwargs)
 
 
 class CountingBackend:
@@ -47,7 +52,7 @@ def test_exclude_judged_leaves_out_passages_judged_for_evaluation(tiny_dataset):
 
 @pytest.mark.parametrize("strategy", ["question", "keyword", "claim", "title", "diverse"])
 def test_every_strategy_writes_the_beir_generated_queries_layout(tmp_path, tiny_dataset, tiny_backend, strategy):
-    stats = run_augmentation(tiny_dataset, _params(strategy=strategy), tmp_path / "out", tmp_path / "work", tiny_backend)
+    stats = augment_tiny(tiny_dataset, _params(strategy=strategy), tmp_path / "out", tmp_path / "work", tiny_backend)
     provenance = read_jsonl(tmp_path / "out" / "provenance.jsonl")
     queries = read_jsonl(tmp_path / "out" / "queries.jsonl")
     qrels = (tmp_path / "out" / "qrels" / "train.tsv").read_text().splitlines()
@@ -78,27 +83,26 @@ def test_several_queries_per_passage_need_sampling_or_diverse():
 def test_a_small_run_equals_the_start_of_a_larger_one(tmp_path, tiny_dataset, tiny_backend, temperature):
     small = _params(num_passages=4, temperature=temperature)
     large = _params(num_passages=8, temperature=temperature)
-    run_augmentation(tiny_dataset, small, tmp_path / "small", tmp_path / "w1", tiny_backend)
-    run_augmentation(tiny_dataset, large, tmp_path / "large", tmp_path / "w2", tiny_backend)
+    augment_tiny(tiny_dataset, small, tmp_path / "small", tmp_path / "w1", tiny_backend)
+    augment_tiny(tiny_dataset, large, tmp_path / "large", tmp_path / "w2", tiny_backend)
     small_records = read_jsonl(tmp_path / "small" / "provenance.jsonl")
     large_records = read_jsonl(tmp_path / "large" / "provenance.jsonl")
     assert [(r["doc_id"], r["raw"]) for r in small_records] == [(r["doc_id"], r["raw"]) for r in large_records[:4]]
 
 
 def test_seeded_sampling_does_not_depend_on_the_batch(tmp_path, tiny_dataset, tiny_backend):
-    one = _params(temperature=1.0, batch_size=1)
-    three = _params(temperature=1.0, batch_size=3)
-    run_augmentation(tiny_dataset, one, tmp_path / "one", tmp_path / "w1", tiny_backend)
-    run_augmentation(tiny_dataset, three, tmp_path / "three", tmp_path / "w3", tiny_backend)
+    one = three = _params(temperature=1.0)
+    augment_tiny(tiny_dataset, one, tmp_path / "one", tmp_path / "w1", tiny_backend, batch_size=1)
+    augment_tiny(tiny_dataset, three, tmp_path / "three", tmp_path / "w3", tiny_backend, batch_size=3)
     raw = lambda folder: [r["raw"] for r in read_jsonl(folder / "provenance.jsonl")]  # noqa: E731
     assert raw(tmp_path / "one") == raw(tmp_path / "three")
     other_seed = _params(temperature=1.0, seed=4)
-    run_augmentation(tiny_dataset, other_seed, tmp_path / "other", tmp_path / "w4", tiny_backend)
+    augment_tiny(tiny_dataset, other_seed, tmp_path / "other", tmp_path / "w4", tiny_backend)
     assert raw(tmp_path / "other") != raw(tmp_path / "one")
 
 
 def test_few_shot_examples_are_training_queries_and_no_test_query_reaches_a_prompt(tmp_path, tiny_dataset, tiny_backend):
-    run_augmentation(tiny_dataset, _params(num_examples=4), tmp_path / "out", tmp_path / "work", tiny_backend)
+    augment_tiny(tiny_dataset, _params(num_examples=4), tmp_path / "out", tmp_path / "work", tiny_backend)
     test_ids = set(tiny_dataset.qrels["test"])
     for record in read_jsonl(tmp_path / "out" / "provenance.jsonl"):
         assert set(record["few_shot_query_ids"]) <= set(tiny_dataset.qrels["train"])
@@ -109,7 +113,7 @@ def test_few_shot_examples_are_training_queries_and_no_test_query_reaches_a_prom
 
 def test_without_training_queries_the_generic_examples_are_used(tmp_path, tiny_dataset, tiny_backend):
     del tiny_dataset.qrels["train"]
-    stats = run_augmentation(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", tiny_backend)
+    stats = augment_tiny(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", tiny_backend)
     assert stats.examples_source == "generic"
     record = read_jsonl(tmp_path / "out" / "provenance.jsonl")[0]
     assert record["few_shot_query_ids"] == ["generic-1", "generic-2"]
@@ -118,16 +122,16 @@ def test_without_training_queries_the_generic_examples_are_used(tmp_path, tiny_d
 
 def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path, tiny_dataset, tiny_backend):
     params = _params()
-    run_augmentation(tiny_dataset, params, tmp_path / "whole", tmp_path / "work-whole", tiny_backend)
+    augment_tiny(tiny_dataset, params, tmp_path / "whole", tmp_path / "work-whole", tiny_backend)
 
     dying = CountingBackend(tiny_backend, fail_on_call=2)
     with pytest.raises(KeyboardInterrupt):
-        run_augmentation(tiny_dataset, params, tmp_path / "resumed", tmp_path / "work", dying)
+        augment_tiny(tiny_dataset, params, tmp_path / "resumed", tmp_path / "work", dying)
     assert not (tmp_path / "resumed").exists()  # no half-written output
     assert len(list((tmp_path / "work").glob("*.jsonl"))) == 1  # the finished batch was kept
 
     resuming = CountingBackend(tiny_backend)
-    run_augmentation(tiny_dataset, params, tmp_path / "resumed", tmp_path / "work", resuming)
+    augment_tiny(tiny_dataset, params, tmp_path / "resumed", tmp_path / "work", resuming)
     assert resuming.calls == 2  # only the two unfinished batches of three were generated again
     assert _read(tmp_path / "resumed") == _read(tmp_path / "whole")
     assert not (tmp_path / "work").exists()  # finished: the shards are gone
@@ -137,7 +141,7 @@ def test_a_shard_from_other_settings_is_not_reused(tmp_path, tiny_dataset, tiny_
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "000000-0123456789abcdef.jsonl").write_text('{"query_id": "gen-d1-0", "raw": "stale"}\n')
     counting = CountingBackend(tiny_backend)
-    run_augmentation(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", counting)
+    augment_tiny(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", counting)
     assert counting.calls == 3
     assert "stale" not in (tmp_path / "out" / "provenance.jsonl").read_text()
 
@@ -150,3 +154,50 @@ def test_more_passages_than_the_corpus_has_is_one_warning_and_in_the_metrics(tmp
     assert stats.to_json_dict()["passages"] == 8 and stats.to_json_dict()["passages_requested"] == 50
     within = run_augmentation(tiny_dataset, _params(num_passages=8), tmp_path / "o2", tmp_path / "w2", tiny_backend)
     assert "passages_requested" not in within.to_json_dict()  # metrics of uncapped runs are as before
+
+
+@pytest.mark.parametrize("runtime", [RuntimeParams(batch_size=1), RuntimeParams(batch_size=5),
+                                     RuntimeParams(batch_size=3, threads=1), RuntimeParams(prefix_cache=False)])
+def test_runtime_knobs_leave_greedy_output_byte_identical(tmp_path, tiny_dataset, tiny_generator, runtime):
+    from augir.augmentation.backends.transformers_backend import TransformersBackend
+
+    params = _params(num_passages=8, max_new_tokens=6)
+    reference = TransformersBackend(tiny_generator)
+    run_augmentation(tiny_dataset, params, tmp_path / "ref", tmp_path / "w1", reference, RuntimeParams(batch_size=2))
+    changed = TransformersBackend(tiny_generator, reuse_prefix=runtime.prefix_cache)
+    stats = run_augmentation(tiny_dataset, params, tmp_path / "changed", tmp_path / "w2", changed, runtime)
+    for name in ["queries.jsonl", "qrels/train.tsv", "provenance.jsonl"]:
+        assert (tmp_path / "changed" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+    assert stats.to_json_dict()["runtime"]["batch_size"] == runtime.batch_size
+
+
+def test_token_accounting_in_stats_and_provenance(tmp_path, tiny_dataset, tiny_backend):
+    stats = augment_tiny(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work", tiny_backend)
+    records = read_jsonl(tmp_path / "out" / "provenance.jsonl")
+    assert all(r["prompt_tokens"] > 0 and 0 < r["new_tokens"] <= 4 for r in records)
+    summary = stats.to_json_dict()
+    assert summary["prompt_tokens"] == sum(r["prompt_tokens"] for r in records)
+    assert summary["new_tokens"] == sum(r["new_tokens"] for r in records)
+    # every prompt shares the instruction and few-shot block: most prompt tokens come from the prefix cache
+    assert 0.5 * summary["prompt_tokens"] < summary["cached_prompt_tokens"] < summary["prompt_tokens"]
+    assert summary["prompt_tokens_per_second"] > 0
+
+
+class SameQueryBackend:
+    """Writes one query for every passage, as small generators often do."""
+
+    name = "transformers"
+
+    def complete(self, prompts, seeds, sampling):
+        from augir.augmentation.backends import Completion
+
+        return [Completion(" What does the study contain?", 6) for _ in prompts]
+
+
+@pytest.mark.parametrize(("max_repeats", "kept"), [(None, 6), (1, 1), (2, 2)])
+def test_repeated_queries_across_passages_are_capped_and_counted(tmp_path, tiny_dataset, max_repeats, kept):
+    stats = augment_tiny(tiny_dataset, _params(max_repeats=max_repeats), tmp_path / "out", tmp_path / "work",
+                         SameQueryBackend())
+    assert stats.kept == kept and stats.dropped["repeated"] == 6 - kept
+    records = read_jsonl(tmp_path / "out" / "provenance.jsonl")
+    assert [r["dropped"] for r in records] == [None] * kept + ["repeated"] * (6 - kept)  # the first passages keep it

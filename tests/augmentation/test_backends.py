@@ -119,7 +119,7 @@ def test_augment_through_the_server_never_writes_the_api_key(llama_cpp_server, m
 
     secret = "sk-augir-test-secret-0123456789"
     monkeypatch.setenv("AUGIR_TEST_KEY", secret)
-    params = AugmentParams(dataset="tiny", backend="openai", generator="smollm2", num_passages=3, batch_size=2,
+    params = AugmentParams(dataset="tiny", backend="openai", generator="smollm2", num_passages=3,
                            max_new_tokens=12, openai={"base_url": llama_cpp_server, "api_key_env": "AUGIR_TEST_KEY"})
     stats = run_augmentation(tiny_dataset, params, tmp_path / "out", tmp_path / "work", make_backend(params))
     assert stats.generated == 3 and stats.new_tokens > 0
@@ -191,3 +191,9 @@ def test_a_server_echoing_the_key_never_gets_it_printed(misbehaving_server, monk
     last = err.strip().splitlines()[-1]  # after tqdm's progress bar
     assert status == 1 and last.startswith("augir: error: augment.openai:") and "answered 401" in last
     assert "sk-test-0123456789-secret" not in err and "Bearer [redacted]" in err
+
+
+def test_openai_cache_prompt_is_sent_only_when_asked():
+    asked = request_arguments("smol", TEXT, 7, Sampling(), cache_prompt=True)
+    assert asked["extra_body"] == {"cache_prompt": True}
+    assert "extra_body" not in request_arguments("smol", TEXT, 7, Sampling())

@@ -53,3 +53,19 @@ def test_a_few_shot_example_repeated_word_for_word_is_dropped():
     assert clean_query("How do honey bees find food", PASSAGE, set(), RULES, examples) == (
         None, "copied_example")
     assert clean_query("why are there tides", PASSAGE, set(), RULES, examples) == ("why are there tides", None)
+
+
+def test_repeat_key_ignores_case_punctuation_and_spacing():
+    from augir.augmentation.cleanup import repeat_key
+
+    assert repeat_key("What  is a Neuron?") == repeat_key("what is a neuron") == "what is a neuron"
+    assert repeat_key("what is a neuron") != repeat_key("what is a neutron")
+
+
+def test_repeats_are_capped_only_when_asked():
+    from augir.augmentation.cleanup import is_repeated
+
+    counts = {"what is a neuron": 2}
+    assert is_repeated("What is a neuron?", counts, CleanupRules(max_repeats=2))
+    assert not is_repeated("What is a neuron?", counts, CleanupRules(max_repeats=3))
+    assert not is_repeated("What is a neuron?", counts, CleanupRules())  # default: no cap

@@ -20,7 +20,7 @@ from augir.sharing.publish import KNOWN_LICENSES, PublishOptions, corpus_info, p
 REPO = Path(__file__).resolve().parents[2]
 # A run of the real augment code with the tiny generator; min_chars drops some of its generations as too short.
 AUGMENT = dict(dataset="scifact", generator="tiny-llama", num_passages=8, num_examples=2, max_new_tokens=4,
-               batch_size=4, seed=0, min_chars=12)
+               seed=0, min_chars=12)
 
 
 def _write_params(folder: Path, source: str = "local:/collections/scifact", **augment: object) -> Path:

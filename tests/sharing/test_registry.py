@@ -39,7 +39,8 @@ def _git(cwd: Path, *args: str) -> str:
 def _set_params(repo: Path, dataset_dir: Path, encoder_dir: Path, **augment: object) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["download"]["sources"] = {"tiny": f"local:{dataset_dir}"}
-    params["augment"].update(dataset="tiny", num_passages=4, batch_size=4, max_new_tokens=12, seed=0, **augment)
+    params["augment"].update(dataset="tiny", num_passages=4, max_new_tokens=12, seed=0, **augment)
+    params["runtime"]["batch_size"] = 4
     params["train"].update(datasets=["tiny"], model=str(encoder_dir), augmented_pairs=2, batch_size=4)
     params["evaluate"]["datasets"] = ["tiny"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -120,7 +120,7 @@ axes:
   train.model: [minilm-l2]
   train.augmented_pairs: [0, 10, 30]
   generator:
-    - {augment.generator: gen-a, augment.batch_size: 4}
+    - {augment.generator: gen-a, runtime.batch_size: 4}
     - {augment.generator: gen-b}
 exclude:
   - {augment.generator: gen-b, train.augmented_pairs: 30}
@@ -136,7 +136,7 @@ include:
         ("minilm-l2", "gen-a", 10, None, 30), ("minilm-l2", "gen-b", 10, None, 10),
         ("minilm-l2", "gen-a", 30, None, 30), ("minilm-l6", "gen-b", 5, None, 50),
     ]
-    assert all(c["augment.batch_size"] == 4 for c in cells if c["augment.generator"] == "gen-a")  # set together
+    assert all(c["runtime.batch_size"] == 4 for c in cells if c["augment.generator"] == "gen-a")  # set together
     assert all(c["augment.num_examples"] == 2 for c in cells)
 
 
@@ -271,7 +271,7 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
         "description": "the grid test",
         "base": {
             "download.sources": {"tiny": f"local:{tiny_beir_dir}"},
-            "augment.dataset": "tiny", "augment.batch_size": 4, "augment.max_new_tokens": 12,
+            "augment.dataset": "tiny", "runtime.batch_size": 4, "augment.max_new_tokens": 12,
             "train.datasets": ["tiny"], "train.batch_size": 4, "train.epochs": 3, "train.learning_rate": 0.01,
             "evaluate.datasets": ["tiny"],
         },

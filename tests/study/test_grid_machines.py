@@ -24,7 +24,7 @@ def _grid(tiny_beir_dir: Path, encoder: Path) -> dict:
         "name": "tiny",
         "base": {
             "download.sources": {"tiny": f"local:{tiny_beir_dir}"},
-            "augment.dataset": "tiny", "augment.batch_size": 4, "augment.max_new_tokens": 12,
+            "augment.dataset": "tiny", "runtime.batch_size": 4, "augment.max_new_tokens": 12,
             "train.datasets": ["tiny"], "train.batch_size": 4, "train.epochs": 2, "train.learning_rate": 0.01,
             "train.model": str(encoder), "evaluate.datasets": ["tiny"],
         },

@@ -20,6 +20,8 @@ class Sampling:
 class Completion:
     text: str
     new_tokens: int
+    prompt_tokens: int | None = None  # None: the engine does not report it
+    cached_prompt_tokens: int | None = None  # of prompt_tokens, those served from a prefix cache instead of computed
 
 
 class Backend(Protocol):

@@ -24,7 +24,9 @@ class MalformedResponse(ValueError):
     """A server's answer that parsed but is not a completion."""
 
 
-def request_arguments(model: str, prompt: Prompt, seed: int, sampling: Sampling) -> dict[str, Any]:
+def request_arguments(
+    model: str, prompt: Prompt, seed: int, sampling: Sampling, cache_prompt: bool = False
+) -> dict[str, Any]:
     """The body of one request (without the key), for completions or chat completions."""
     arguments: dict[str, Any] = {
         "model": model,
@@ -39,6 +41,8 @@ def request_arguments(model: str, prompt: Prompt, seed: int, sampling: Sampling)
         arguments["prompt"] = prompt.text or ""
     else:
         arguments["messages"] = chat_messages(prompt)
+    if cache_prompt:  # llama.cpp server: keep the shared prefix's KV cache between requests
+        arguments["extra_body"] = {"cache_prompt": True}
     return arguments
 
 
@@ -56,7 +60,7 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, *, base_url: str, model: str, api_key_env: str, concurrency: int, timeout_s: float,
-                 max_retries: int) -> None:
+                 max_retries: int, cache_prompt: bool = False) -> None:
         try:
             import openai
         except ImportError as error:
@@ -65,6 +69,7 @@ class OpenAIBackend:
         self.model = model
         self.concurrency = concurrency
         self.max_retries = max_retries
+        self.cache_prompt = cache_prompt
         key = os.environ.get(api_key_env)
         keep_secret(key)  # whatever a server echoes back, augir never prints the key
         self.client = openai.OpenAI(
@@ -77,7 +82,7 @@ class OpenAIBackend:
     def _one(self, prompt: Prompt, seed: int, sampling: Sampling) -> Completion:
         import openai
 
-        arguments = request_arguments(self.model, prompt, seed, sampling)
+        arguments = request_arguments(self.model, prompt, seed, sampling, self.cache_prompt)
         endpoint = f"{self.base_url.rstrip('/')}/{'completions' if prompt.messages is None else 'chat/completions'}"
         # The client retries connection errors and 5xx answers itself; a 200 with a body that is not a completion
         # (invalid JSON, no choices) it returns or raises at once, so those are retried here, with the same backoff.

@@ -1,4 +1,10 @@
-"""Generation with transformers: CPU or one GPU, batched with left padding, greedy or seeded sampling.
+"""Generation with transformers: CPU or one GPU, batched, greedy or seeded sampling, the shared prefix computed once.
+
+Every completion prompt of a strategy starts with the same instruction and few-shot block (`Prompt.prefix`, about
+three quarters of its tokens). The backend runs the model over that prefix once, keeps its key/value cache, and for
+each batch reads only the passages: rows are laid out as [prefix][padding][passage] with the padding masked, so
+positions and attention are those of the whole prompt. Reuse happens only where the prefix's token ids are exactly
+the first ids of the whole prompt (tokenizers may merge across the boundary); other prompts go the plain way.
 
 Sampling is seeded per prompt, not per batch: each row draws Gumbel noise from its own generator, and
 argmax(logits / T + Gumbel) is an exact sample from softmax(logits / T). A passage therefore gets the same
@@ -7,6 +13,8 @@ query whatever else is in its batch, which keeps small runs equal to the start o
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 from augir.augmentation.backends.base import Completion, Sampling
@@ -46,15 +54,30 @@ def _top_p_filtered(scores: Any, top_p: float) -> Any:
     return torch.empty_like(scores).scatter_(-1, order, sorted_scores)
 
 
+@dataclass
+class SharedPrefix:
+    ids: list[int]
+    cache: Any  # a transformers DynamicCache over `ids`, batch of one; copied per batch, never extended
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    prefix: str | None  # the shared prefix reused for this prompt, None: the whole prompt is computed
+    prefix_ids: list[int]
+    rest_ids: list[int]  # prefix_ids + rest_ids are the whole prompt's ids
+
+
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, reuse_prefix: bool = True) -> None:
         self.generator = generator
+        self.reuse_prefix = reuse_prefix
+        self.prefixes: dict[str, SharedPrefix] = {}
 
     @classmethod
-    def load(cls, name: str, device: str | None = None) -> TransformersBackend:
-        return cls(load_generator(name, device))
+    def load(cls, name: str, device: str | None = None, reuse_prefix: bool = True) -> TransformersBackend:
+        return cls(load_generator(name, device), reuse_prefix=reuse_prefix)
 
     def render(self, prompt: Prompt) -> str:
         if prompt.messages is None:
@@ -65,13 +88,74 @@ class TransformersBackend:
             chat_messages(prompt), tokenize=False, add_generation_prompt=True
         )
 
+    def tokenized(self, prompt: Prompt) -> Tokenized:
+        """The prompt's ids, split after its shared prefix where the prefix's ids start the whole prompt's."""
+        tokenizer = self.generator.tokenizer
+        whole = tokenizer(self.render(prompt))["input_ids"]
+        if self.reuse_prefix and prompt.messages is None and prompt.prefix:
+            prefix_ids = self._prefix(prompt.prefix, whole).ids
+            if 0 < len(prefix_ids) < len(whole) and whole[: len(prefix_ids)] == prefix_ids:
+                return Tokenized(prompt.prefix, prefix_ids, whole[len(prefix_ids) :])
+        return Tokenized(None, [], whole)
+
+    def _prefix(self, text: str, whole: list[int]) -> SharedPrefix:
+        """The prefix's ids and key/value cache, computed on first use.
+
+        Byte-level BPE tokenizes the prefix's closing blank line ("\n\n") as one token alone but as two before
+        "Document:", so the shared ids are those the prefix's own ids have in common with a whole prompt's (every
+        prompt continues the prefix with the same "Document:"): the boundary falls where both tokenizations agree.
+        """
+        if text not in self.prefixes:
+            import torch
+            from transformers import DynamicCache
+
+            own = self.generator.tokenizer(text)["input_ids"]
+            common = next((i for i, (a, b) in enumerate(zip(own, whole)) if a != b), min(len(own), len(whole)))
+            ids = own[:common]
+            cache = None
+            if ids:
+                model = self.generator.model
+                with torch.inference_mode():
+                    output = model(
+                        input_ids=torch.tensor([ids], device=model.device),
+                        cache=DynamicCache(config=model.config),
+                        use_cache=True,
+                    )
+                cache = output.cache
+            self.prefixes[text] = SharedPrefix(ids=ids, cache=cache)
+        return self.prefixes[text]
+
     def complete(self, prompts: list[Prompt], seeds: list[int], sampling: Sampling) -> list[Completion]:
+        rows = [self.tokenized(prompt) for prompt in prompts]
+        groups: dict[str | None, list[int]] = {}
+        for index, row in enumerate(rows):
+            groups.setdefault(row.prefix, []).append(index)
+        completions: list[Completion | None] = [None] * len(prompts)
+        for prefix, indices in groups.items():
+            shared = self.prefixes[prefix] if prefix is not None else None
+            done = self._generate([rows[i].rest_ids for i in indices], shared, [seeds[i] for i in indices], sampling)
+            for index, completion in zip(indices, done):
+                completions[index] = completion
+        return [c for c in completions if c is not None]
+
+    def _generate(
+        self, rests: list[list[int]], shared: SharedPrefix | None, seeds: list[int], sampling: Sampling
+    ) -> list[Completion]:
+        """One batch: rows [prefix][padding][rest] (left padding when there is no prefix), generated together."""
         import torch
         from transformers import LogitsProcessorList
 
         tokenizer, model = self.generator.tokenizer, self.generator.model
-        encoded = tokenizer([self.render(p) for p in prompts], return_tensors="pt", padding=True).to(model.device)
+        prefix_ids = shared.ids if shared is not None else []
+        width = max(len(rest) for rest in rests)
+        pad = tokenizer.pad_token_id
+        input_ids = [prefix_ids + [pad] * (width - len(rest)) + rest for rest in rests]
+        mask = [[1] * len(prefix_ids) + [0] * (width - len(rest)) + [1] * len(rest) for rest in rests]
         options: dict[str, Any] = {}
+        if shared is not None:
+            cache = copy.deepcopy(shared.cache)  # generate extends the cache it is given: keep the shared one intact
+            cache.batch_repeat_interleave(len(rests))
+            options["cache"] = cache
         if sampling.temperature > 0:
             options["logits_processor"] = LogitsProcessorList(
                 [SeededGumbelSampler(seeds, sampling.temperature, sampling.top_p)]
@@ -79,14 +163,18 @@ class TransformersBackend:
         stop = self.generator.stop_token_ids if sampling.stop_at_newline else [tokenizer.eos_token_id]
         with torch.inference_mode():
             output = model.generate(
-                **encoded,
+                input_ids=torch.tensor(input_ids, device=model.device),
+                attention_mask=torch.tensor(mask, device=model.device),
                 max_new_tokens=sampling.max_new_tokens,
                 do_sample=False,  # sampling, when asked for, is done by the seeded processor above
-                pad_token_id=tokenizer.pad_token_id,
+                pad_token_id=pad,
                 eos_token_id=stop,
                 **options,
             )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :]
+        new_tokens = output[:, len(input_ids[0]) :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        counts = (new_tokens != tokenizer.pad_token_id).sum(dim=1).tolist()
-        return [Completion(text, int(count)) for text, count in zip(texts, counts)]
+        counts = (new_tokens != pad).sum(dim=1).tolist()
+        return [
+            Completion(text, int(count), prompt_tokens=len(prefix_ids) + len(rest), cached_prompt_tokens=len(prefix_ids))
+            for text, count, rest in zip(texts, counts, rests)
+        ]

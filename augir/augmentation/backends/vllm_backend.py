@@ -42,7 +42,7 @@ class VllmBackend:
 
     @classmethod
     def load(cls, model: str, *, tensor_parallel_size: int, data_parallel_size: int,
-             gpu_memory_utilization: float, dtype: str, seed: int) -> VllmBackend:
+             gpu_memory_utilization: float, dtype: str, seed: int, enable_prefix_caching: bool = True) -> VllmBackend:
         try:
             from vllm import LLM
         except ImportError as error:
@@ -52,6 +52,8 @@ class VllmBackend:
             tensor_parallel_size=tensor_parallel_size,
             data_parallel_size=data_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
+            # the few-shot prefix every prompt of a strategy shares is computed once; prompts stay in passage order
+            enable_prefix_caching=enable_prefix_caching,
             dtype=dtype,
             seed=seed,
         )

@@ -1,0 +1,161 @@
+"""Generation engines on the prompts augir builds, alternating paired runs (A B C A B C ...) in one process.
+
+Engines, all greedy with the default generator (SmolLM2-135M, params.yaml's augment settings, SciFact passages):
+- `today`: augir's transformers path as it was, every prompt computed whole (runtime.prefix_cache: false);
+- `prefix`: the shared instruction + few-shot prefix computed once, its KV cache reused (the new default);
+- `bare`: a plain batched `model.generate` loop over the whole prompts, no augir code (the engine's own call).
+Per run: seconds, passages/s, prompt and new tokens/s; per pair: each engine's speed ratio to `today`; medians;
+queries identical to `today`'s out of N; the process's peak memory. Results: benchmarks/results/generation.json.
+
+    .venv/bin/python benchmarks/generation.py --passages 16 --pairs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from augir.augmentation.augment import PromptBuilder, choose_passages, plan_jobs, sampling_of
+from augir.augmentation.backends.transformers_backend import TransformersBackend
+from augir.augmentation.prompts import Prompt
+from augir.params import AugmentParams
+
+REPO = Path(__file__).resolve().parents[1]
+SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
+RESULTS = Path(__file__).with_name("results")
+
+
+def default_params(dataset: str) -> AugmentParams:
+    """The default run's augment params (params.yaml), for another dataset."""
+    values = yaml.safe_load((REPO / "params.yaml").read_text())["augment"]
+    return AugmentParams(**{**values, "dataset": dataset})
+
+
+def bare_generate(backend: TransformersBackend, prompts: list[Prompt], batch_size: int, max_new_tokens: int) -> list[str]:
+    import torch
+
+    tokenizer, model = backend.generator.tokenizer, backend.generator.model
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        encoded = tokenizer([p.text for p in prompts[start : start + batch_size]], return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            output = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=backend.generator.stop_token_ids)
+        texts += tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+    return texts
+
+
+def augir_generate(backend: TransformersBackend, prompts: list[Prompt], batch_size: int, params: AugmentParams) -> tuple[list[str], dict[str, int]]:
+    texts, counts = [], {"prompt_tokens": 0, "cached_prompt_tokens": 0, "new_tokens": 0}
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start : start + batch_size]
+        for completion in backend.complete(batch, [0] * len(batch), sampling_of(params)):
+            texts.append(completion.text)
+            counts["prompt_tokens"] += completion.prompt_tokens or 0
+            counts["cached_prompt_tokens"] += completion.cached_prompt_tokens or 0
+            counts["new_tokens"] += completion.new_tokens
+    return texts, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--passages", type=int, default=16)
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--engines", default="today,prefix,bare")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--dataset", default="scifact", help="scifact (../shared/datasets) or semanlink (the default run's)")
+    parser.add_argument("--out", default="generation.json", help="file name under benchmarks/results")
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    from augir.data.beir import load_beir
+
+    if args.dataset == "semanlink":
+        from augir.data.semanlink import build_semanlink
+
+        dataset = build_semanlink(seed=0, test_fraction=0.5)
+    else:
+        dataset = load_beir(SCIFACT)
+    params = default_params(args.dataset)
+    jobs = plan_jobs(choose_passages(dataset, args.passages, params.seed), params)
+    builder = PromptBuilder(dataset, params)
+    prompts = [builder.prompt(job) for job in jobs]
+    started = time.perf_counter()
+    backend = TransformersBackend.load(params.generator)
+    load_seconds = time.perf_counter() - started
+    tokenizer = backend.generator.tokenizer
+    prompt_tokens = sum(len(tokenizer(p.text)["input_ids"]) for p in prompts)
+
+    engines = args.engines.split(",")
+    runs: list[dict[str, Any]] = []
+    for pair in range(args.pairs):
+        for engine in engines:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            if engine == "bare":
+                texts, counts = bare_generate(backend, prompts, args.batch_size, params.max_new_tokens), {}
+            else:
+                backend.reuse_prefix = engine == "prefix"
+                texts, counts = augir_generate(backend, prompts, args.batch_size, params)
+            seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_started  # less sensitive than wall time to other load
+            new_tokens = counts.get("new_tokens") or sum(len(tokenizer(t)["input_ids"]) for t in texts)
+            runs.append({"pair": pair, "engine": engine, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+                         "passages_per_s": round(len(prompts) / seconds, 3),
+                         "prompt_tokens_per_s": round(prompt_tokens / seconds, 1),
+                         "new_tokens_per_s": round(new_tokens / seconds, 2), **counts, "texts": texts})
+            print({k: v for k, v in runs[-1].items() if k != "texts"}, flush=True)
+
+    reference = {run["pair"]: run for run in runs if run["engine"] == "today"}
+    summary: dict[str, Any] = {}
+    for engine in engines:
+        mine = [run for run in runs if run["engine"] == engine]
+        speedups = [reference[run["pair"]]["seconds"] / run["seconds"] for run in mine] if reference else []
+        cpu_speedups = [reference[run["pair"]]["cpu_seconds"] / run["cpu_seconds"] for run in mine] if reference else []
+        summary[engine] = {
+            "cpu_speedup_vs_today_per_pair": [round(x, 3) for x in cpu_speedups],
+            "cpu_speedup_vs_today_median": round(statistics.median(cpu_speedups), 3) if cpu_speedups else None,
+            "speedup_vs_today_per_pair": [round(x, 3) for x in speedups],
+            "speedup_vs_today_median": round(statistics.median(speedups), 3) if speedups else None,
+            "passages_per_s_median": statistics.median(run["passages_per_s"] for run in mine),
+            "prompt_tokens_per_s_median": statistics.median(run["prompt_tokens_per_s"] for run in mine),
+            "new_tokens_per_s_median": statistics.median(run["new_tokens_per_s"] for run in mine),
+            "identical_to_today": [
+                sum(a == b for a, b in zip(run["texts"], reference[run["pair"]]["texts"])) for run in mine
+            ] if reference else None,
+        }
+    if "bare" in engines and "today" in engines:
+        pairs = [(r, b) for r in runs for b in runs if r["pair"] == b["pair"] and r["engine"] == "today" and b["engine"] == "bare"]
+        summary["today_over_bare_speed_median"] = round(statistics.median(b["seconds"] / r["seconds"] for r, b in pairs), 3)
+        summary["today_over_bare_cpu_speed_median"] = round(
+            statistics.median(b["cpu_seconds"] / r["cpu_seconds"] for r, b in pairs), 3)
+    result = {
+        "dataset": args.dataset, "passages": len(prompts), "batch_size": args.batch_size, "pairs": args.pairs, "generator": params.generator,
+        "prompt_tokens": prompt_tokens,
+        "prefix_tokens": len(tokenizer(prompts[0].prefix)["input_ids"]) if prompts[0].prefix else 0,
+        "load_seconds": round(load_seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "load_average_end": os.getloadavg(), "cpus": os.cpu_count(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "threads": args.threads,
+        "summary": summary,
+        "runs": [{k: v for k, v in run.items() if k != "texts"} for run in runs],
+        "queries": {engine: next(run["texts"] for run in runs if run["engine"] == engine) for engine in engines},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

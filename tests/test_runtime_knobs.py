@@ -1,0 +1,53 @@
+"""Runtime knobs change speed, not the augmentation: DVC keeps augment up to date, the greedy CPU output is the same."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from repo_copy import copy_repository, run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+KNOBS = {
+    "batch_size": 1,
+    "threads": 1,
+    "prefix_cache": False,
+    "openai": {"concurrency": 9, "cache_prompt": True},
+    "vllm": {"tensor_parallel_size": 2, "data_parallel_size": 2, "gpu_memory_utilization": 0.5,
+             "enable_prefix_caching": False},
+}
+
+
+def _write(repo: Path, params: dict) -> None:
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_runtime_knobs_leave_augment_up_to_date_and_its_output_unchanged(tmp_path, tiny_beir_dir):
+    repo = copy_repository(tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["download"]["sources"] = {"tiny": f"local:{tiny_beir_dir}"}
+    params["augment"].update(dataset="tiny", num_passages=4, max_new_tokens=8)
+    params["train"]["datasets"] = params["evaluate"]["datasets"] = ["tiny"]
+    params["runtime"]["batch_size"] = 4
+    _write(repo, params)
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+    run([sys.executable, "-m", "dvc", "repro", "augment"], repo)
+    before = {name: (repo / "data" / "augmented" / name).read_bytes() for name in ["queries.jsonl", "provenance.jsonl"]}
+
+    for knob, value in KNOBS.items():
+        changed = {**params, "runtime": {**params["runtime"], knob: value}}
+        _write(repo, changed)
+        status = json.loads(run([sys.executable, "-m", "dvc", "status", "--json", "augment"], repo, stdout_only=True))
+        assert status == {}, f"runtime.{knob} made augment stale: {status}"
+
+    # The greedy transformers engine on CPU: one prompt per batch, no prefix cache, one thread, same bytes.
+    _write(repo, {**params, "runtime": {**params["runtime"], "batch_size": 1, "prefix_cache": False, "threads": 1}})
+    run([sys.executable, "-m", "dvc", "repro", "--force", "augment"], repo)
+    for name, content in before.items():
+        assert (repo / "data" / "augmented" / name).read_bytes() == content, name
+    recorded = json.loads((repo / "metrics" / "augment.json").read_text())["runtime"]
+    assert (recorded["batch_size"], recorded["prefix_cache"], recorded["threads"]) == (1, False, 1)
