@@ -92,6 +92,32 @@ class FilterParams(_Strict):
     batch_size: int = Field(16, ge=1)
 
 
+class JudgeParams(_Strict):
+    """A LoRA-tuned LLM judge trained on a dataset's judgments (augir.judging); off by default."""
+
+    enabled: bool = False  # false: the judge stage writes an empty judge in a second
+    dataset: str = "semanlink"  # a download source whose judgments train and test the judge
+    source_split: str = "train"  # whose queries are split into judge-train/judge-test (Cranfield: test, see README)
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # share of the source split's queries held out as judge-test
+    max_grade: int = Field(1, ge=1, le=9)  # grades 0..max_grade; 0 = not relevant (BM25 candidates not judged relevant)
+    candidates_top_k: int = Field(20, ge=1)  # BM25 candidates per query for the grade-0 examples
+    max_examples: int | None = Field(1000, ge=2)  # judge-train examples, balanced over grades
+    max_test_examples: int | None = Field(400, ge=2)
+    base_model: str = "smollm2-135m"  # a built-in generator name, a local folder or a hub id (Qwen2.5, Gemma, ...)
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+    epochs: float = Field(1, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    batch_size: int = Field(8, ge=1)
+    eval_batch_size: int = Field(8, ge=1)
+    max_length: int = Field(256, ge=16)
+    merged: bool = False  # also save base + adapter merged into one model
+    cosine_encoder: str = "minilm-l6"  # the retriever whose cosine is compared as a judge
+    seed: int = 0
+
+
 class TrainParams(_Strict):
     datasets: list[str] = Field(min_length=1)  # their `train` qrels give the real pairs
     model: str = "minilm-l2"
@@ -124,6 +150,7 @@ class Params(_Strict):
     download: DownloadParams
     augment: AugmentParams
     filter: FilterParams = FilterParams()
+    judge: JudgeParams = JudgeParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams
@@ -133,6 +160,7 @@ class Params(_Strict):
         known = set(self.download.sources)
         named = [("augment.dataset", self.augment.dataset)]
         named += [("train.datasets", name) for name in self.train.datasets]
+        named += [("judge.dataset", self.judge.dataset)]
         named += [("evaluate.datasets", name) for name in self.evaluate.datasets]
         for key, name in named:
             if name not in known:
