@@ -89,6 +89,8 @@ class FilterParams(_Strict):
     top_k: int = Field(20, ge=1)  # consistency: keep a query if its passage ranks within this
     judge_generator: str = "smollm2-135m"  # judge: run with augment.backend and its settings
     min_grade: int = Field(2, ge=0, le=3)  # judge: keep pairs graded at least this (0-3)
+    judge_model: str | None = None  # judge: a trained judge's folder (models/judge: the judge stage) instead of the prompt
+    min_expected_grade: float = Field(0.5, ge=0)  # judge_model: keep pairs whose expected grade is at least this
     batch_size: int = Field(16, ge=1)
 
 
