@@ -134,6 +134,24 @@ class TrainParams(_Strict):
     seed: int = 0
 
 
+class NegativesParams(_Strict):
+    """Hard negatives mined for every training pair by the pairs stage (augir.training.negatives); none by default."""
+
+    count: int = Field(0, ge=0)  # negatives per pair; 0 = none (in-batch negatives only)
+    miner: str = "minilm-l6"  # the dense encoder whose ranking gives the candidates
+    range_min: int = Field(0, ge=0)  # skip the miner's top range_min candidates (likely unjudged positives)
+    range_max: int = Field(50, ge=1)  # consider candidates ranked below this only
+    margin: float | None = None  # absolute: a negative scores at least this much below the positive
+    judge: str | None = None  # a trained judge's folder (models/judge): drop negatives it grades relevant
+    judge_max_grade: float = Field(0.5, ge=0)  # judge: keep negatives whose expected grade is under this
+
+    @model_validator(mode="after")
+    def _window(self) -> NegativesParams:
+        if self.range_min >= self.range_max:
+            raise ValueError(f"negatives.range_min ({self.range_min}) must be below negatives.range_max ({self.range_max})")
+        return self
+
+
 class EncodeParams(_Strict):
     batch_size: int = Field(64, ge=1)
     max_seq_length: int | None = Field(None, ge=8)  # None: the model's own limit
@@ -153,6 +171,7 @@ class Params(_Strict):
     augment: AugmentParams
     filter: FilterParams = FilterParams()
     judge: JudgeParams = JudgeParams()
+    negatives: NegativesParams = NegativesParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams
