@@ -181,7 +181,8 @@ class Params(_Strict):
         known = set(self.download.sources)
         named = [("augment.dataset", self.augment.dataset)]
         named += [("train.datasets", name) for name in self.train.datasets]
-        named += [("judge.dataset", self.judge.dataset)]
+        if self.judge.enabled:
+            named += [("judge.dataset", self.judge.dataset)]
         named += [("evaluate.datasets", name) for name in self.evaluate.datasets]
         for key, name in named:
             if name not in known:

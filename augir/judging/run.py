@@ -84,7 +84,7 @@ def _measure(readings: list[GradeReading], human: list[int]) -> dict[str, float]
     return agreement(human, [r.argmax for r in readings], [r.expected for r in readings])
 
 
-def train_and_measure(dataset: BeirDataset, params: Any, out: Path, max_steps: int = -1) -> dict:
+def train_and_measure(dataset: BeirDataset, params: Any, out: Path, max_steps: int = -1, progress: bool = False) -> dict:
     """Build examples, measure the untuned judge, tune it, measure again, compare with the cosine; save to ``out``.
 
     ``params`` is an `augir.params.JudgeParams`. Returns the metrics (agreement per judge on judge-test).
@@ -106,7 +106,7 @@ def train_and_measure(dataset: BeirDataset, params: Any, out: Path, max_steps: i
     untuned = TrainedJudge(model, tokenizer, params.max_grade, params.max_length, params.eval_batch_size)
     pairs = [(e.query, e.document) for e in test]
     clock = time.perf_counter()
-    untuned_readings = untuned.grade(pairs)
+    untuned_readings = untuned.grade(pairs, progress)
     timings["untuned_grading_s"] = time.perf_counter() - clock
 
     settings = TuneSettings(
@@ -120,7 +120,7 @@ def train_and_measure(dataset: BeirDataset, params: Any, out: Path, max_steps: i
         timings["tuning_s"] = time.perf_counter() - clock
         clock = time.perf_counter()
         tuned_readings = TrainedJudge(tuned_model, tokenizer, params.max_grade, params.max_length,
-                                      params.eval_batch_size).grade(pairs)
+                                      params.eval_batch_size).grade(pairs, progress)
         timings["tuned_grading_s"] = time.perf_counter() - clock
 
         cosine_train = cosine_scores(params.cosine_encoder, train)

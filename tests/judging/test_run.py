@@ -65,3 +65,18 @@ def test_a_disabled_judge_cannot_be_loaded(tmp_path):
         load_trained_judge(tmp_path / "judge")
     with pytest.raises(AugirError, match="is missing"):
         load_trained_judge(tmp_path / "elsewhere")
+
+
+def test_judge_dataset_is_checked_only_when_the_judge_is_on():
+    from pathlib import Path
+
+    import yaml
+
+    from augir.params import Params
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    values["judge"]["dataset"] = "absent"
+    assert not Params.model_validate(values).judge.enabled  # the default pipeline needs no judge dataset
+    values["judge"]["enabled"] = True
+    with pytest.raises(ValueError, match="judge.dataset: dataset 'absent' is not in download.sources"):
+        Params.model_validate(values)
