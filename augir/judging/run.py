@@ -48,7 +48,12 @@ def load_base(name: str) -> tuple[Any, Any]:
     from augir.augmentation.generators import load_generator
 
     generator = load_generator(name)
-    return generator.model, generator.tokenizer
+    model = generator.model
+    # A GGUF file is de-quantized to float32 on load, but the model keeps its quantizer, and the Trainer refuses to
+    # train a "GGUF-quantized" model: drop the quantizer, which no longer does anything.
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    return model, generator.tokenizer
 
 
 def load_trained_judge(folder: Path, batch_size: int = 8) -> TrainedJudge:
