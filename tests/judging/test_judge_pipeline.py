@@ -12,8 +12,9 @@ pytestmark = pytest.mark.integration
 
 DOCS = {f"d{i}": f"passage {i} about {topic}" for i, topic in
         enumerate(["plants sugar", "black holes", "vaccines", "iron rust", "tides moon", "insulin", "lava", "bacteria"])}
-TRAIN = {"q1": "plants sugar", "q2": "black holes", "q3": "vaccines", "q4": "iron rust"}
-TEST = {"t1": "tides moon", "t2": "insulin"}
+# "passage" is in every document: BM25 returns the unjudged ones too, the judge's grade-0 examples
+TRAIN = {"q1": "passage plants sugar", "q2": "passage black holes", "q3": "passage vaccines", "q4": "passage iron rust"}
+TEST = {"t1": "passage tides moon", "t2": "passage insulin"}
 RELEVANT = {"q1": "d0", "q2": "d1", "q3": "d2", "q4": "d3", "t1": "d4", "t2": "d5"}
 
 
