@@ -93,13 +93,18 @@ def _filter(args: argparse.Namespace) -> None:
     from augir.params import AugmentParams, FilterParams, validated
 
     params = validated(FilterParams, {**_params_section(args, "filter"), **_flags(args, FILTER_FLAGS)}, "augir filter")
-    backend = None
-    if params.method == "judge":
+    backend = trained_judge = None
+    if params.method == "judge" and params.judge_model is not None:
+        from augir.judging.run import load_trained_judge
+
+        trained_judge = load_trained_judge(Path(params.judge_model), params.batch_size)
+    elif params.method == "judge":
         from augir.augmentation.backends import make_backend
 
         judge = validated(AugmentParams, {"dataset": "-", "generator": params.judge_generator}, "augir filter")
         backend = make_backend(judge)
-    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend, overwrite=args.overwrite)
+    stats = run_filter(load_beir(args.dataset), args.augmented, params, args.out, backend, trained_judge=trained_judge,
+                       overwrite=args.overwrite)
     if args.metrics:
         write_json_atomic(args.metrics, with_versions(stats))
     print(f"{args.out}: kept {stats['kept']} of {stats['input']} synthetic queries")
@@ -122,6 +127,21 @@ def _train(args: argparse.Namespace) -> None:
         pairs += synthetic_pairs(args.augmented, datasets[args.dataset[0]], params.augmented_pairs)
     stats = train_encoder(pairs, params, args.out, overwrite=args.overwrite)
     print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps")
+
+
+def _judge(args: argparse.Namespace) -> None:
+    from augir.data.beir import load_beir
+    from augir.fileio import write_json_atomic
+    from augir.judging.run import train_and_measure
+    from augir.params import JudgeParams, validated
+
+    values = {key: getattr(args, key) for key in JUDGE_FLAGS if getattr(args, key) is not None}
+    params = validated(JudgeParams, {"enabled": True, "dataset": str(args.dataset), **values}, "augir judge")
+    metrics = with_versions(train_and_measure(load_beir(args.dataset), params, args.out))
+    if args.metrics:
+        write_json_atomic(args.metrics, metrics)
+    for judge, values in metrics["agreement"].items():
+        print(f"{judge}: accuracy {values['accuracy']:.3f}, kappa {values['kappa']:.3f}, tau {values['kendall_tau']:.3f}")
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -226,7 +246,13 @@ def _report(args: argparse.Namespace) -> None:
 # Each stage's params (augir.params) as flags of its subcommand; their defaults live only in augir.params.
 TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "augmented_pairs", "epochs", "batch_size", "learning_rate",
                "warmup_ratio", "max_seq_length", "seed")
-FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "batch_size")
+JUDGE_FLAGS = (
+    "source_split", "test_fraction", "max_grade", "candidates_top_k", "max_examples", "max_test_examples", "base_model",
+    "lora_r", "lora_alpha", "lora_dropout", "epochs", "learning_rate", "batch_size", "max_length", "merged",
+    "cosine_encoder", "seed",
+)
+FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "judge_model", "min_expected_grade",
+                "batch_size")
 AUGMENT_FLAGS = (
     "generator", "backend", "strategy", "prompt_format", "examples", "num_examples", "num_passages",
     "queries_per_passage", "exclude_judged", "temperature", "top_p", "max_new_tokens",
@@ -314,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     filtering.add_argument("--top-k", type=int)
     filtering.add_argument("--judge-generator")
     filtering.add_argument("--min-grade", type=int)
+    filtering.add_argument("--judge-model", help="judge: a trained judge's folder (`augir judge --out`)")
+    filtering.add_argument("--min-expected-grade", type=float, help="--judge-model: keep pairs graded at least this")
     filtering.add_argument("--batch-size", type=int)
     filtering.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     filtering.add_argument("--metrics", type=Path, help="write statistics as JSON here")
@@ -337,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     train.set_defaults(handler=_train)
+
+    judge = commands.add_parser("judge", help="LoRA-tune an LLM relevance judge on a dataset's judgments")
+    judge.add_argument("--dataset", type=Path, required=True, help="BEIR folder whose judgments train and test it")
+    judge.add_argument("--out", type=Path, required=True, help="folder for the adapter, examples and judge.json")
+    judge.add_argument("--source-split", help="split whose queries are divided into judge-train/judge-test")
+    for flag in ("max-grade", "candidates-top-k", "max-examples", "max-test-examples", "lora-r", "lora-alpha",
+                 "batch-size", "max-length", "seed"):
+        judge.add_argument(f"--{flag}", type=int)
+    for flag in ("test-fraction", "lora-dropout", "epochs", "learning-rate"):
+        judge.add_argument(f"--{flag}", type=float)
+    judge.add_argument("--base-model", help="built-in generator name (smollm2-135m), folder or hub id")
+    judge.add_argument("--cosine-encoder", help="the retriever compared as a judge")
+    judge.add_argument("--merged", action="store_true", default=None, help="also save base + adapter merged")
+    judge.add_argument("--metrics", type=Path, help="write the agreement as JSON here")
+    judge.set_defaults(handler=_judge)
 
     encode = commands.add_parser("encode", help="embed a corpus and build a faiss index")
     encode.add_argument("--model", required=True, help="built-in name, folder or hub id")

@@ -15,6 +15,7 @@ FILTERED = Path("data/filtered")
 AUGMENT_WORK = Path("data/.augment-shards")  # finished batches of an interrupted run; not a DVC output, so a rerun finds them
 PAIRS = Path("data/pairs")
 RETRIEVER = Path("models/retriever")
+JUDGE = Path("models/judge")
 TRAIN_LOG = Path("dvclive/train")
 INDEX = Path("data/index")
 EVAL = Path("data/eval")

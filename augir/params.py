@@ -131,7 +131,35 @@ class FilterParams(_Strict):
     top_k: Int = Field(20, ge=1)  # consistency: keep a query if its passage ranks within this
     judge_generator: str = "smollm2-135m"  # judge: run with augment.backend and its settings
     min_grade: Int = Field(2, ge=0, le=3)  # judge: keep pairs graded at least this (0-3)
+    judge_model: str | None = None  # judge: a trained judge's folder (models/judge: the judge stage) instead of the prompt
+    min_expected_grade: Number = Field(0.5, ge=0)  # judge_model: keep pairs whose expected grade is at least this
     batch_size: Int = Field(16, ge=1)
+
+
+class JudgeParams(_Strict):
+    """A LoRA-tuned LLM judge trained on a dataset's judgments (augir.judging); off by default."""
+
+    enabled: bool = False  # false: the judge stage writes an empty judge in a second
+    dataset: str = "semanlink"  # a download source whose judgments train and test the judge
+    source_split: str = "train"  # whose queries are split into judge-train/judge-test (Cranfield: test, see README)
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # share of the source split's queries held out as judge-test
+    max_grade: int = Field(1, ge=1, le=9)  # grades 0..max_grade; 0 = not relevant (BM25 candidates not judged relevant)
+    candidates_top_k: int = Field(20, ge=1)  # BM25 candidates per query for the grade-0 examples
+    max_examples: int | None = Field(1000, ge=2)  # judge-train examples, balanced over grades
+    max_test_examples: int | None = Field(400, ge=2)
+    base_model: str = "smollm2-135m"  # a built-in generator name, a local folder or a hub id (Qwen2.5, Gemma, ...)
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+    epochs: float = Field(1, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    batch_size: int = Field(8, ge=1)
+    eval_batch_size: int = Field(8, ge=1)
+    max_length: int = Field(256, ge=16)
+    merged: bool = False  # also save base + adapter merged into one model
+    cosine_encoder: str = "minilm-l6"  # the retriever whose cosine is compared as a judge
+    seed: int = 0
 
 
 class TrainParams(_Strict):
@@ -146,6 +174,24 @@ class TrainParams(_Strict):
     warmup_ratio: Number = Field(0.1, ge=0, le=1)
     max_seq_length: Int = Field(128, ge=8)
     seed: Int = 0
+
+
+class NegativesParams(_Strict):
+    """Hard negatives mined for every training pair by the pairs stage (augir.training.negatives); none by default."""
+
+    count: int = Field(0, ge=0)  # negatives per pair; 0 = none (in-batch negatives only)
+    miner: str = "minilm-l6"  # the dense encoder whose ranking gives the candidates
+    range_min: int = Field(0, ge=0)  # skip the miner's top range_min candidates (likely unjudged positives)
+    range_max: int = Field(50, ge=1)  # consider candidates ranked below this only
+    margin: float | None = None  # absolute: a negative scores at least this much below the positive
+    judge: str | None = None  # a trained judge's folder (models/judge): drop negatives it grades relevant
+    judge_max_grade: float = Field(0.5, ge=0)  # judge: keep negatives whose expected grade is under this
+
+    @model_validator(mode="after")
+    def _window(self) -> NegativesParams:
+        if self.range_min >= self.range_max:
+            raise ValueError(f"negatives.range_min ({self.range_min}) must be below negatives.range_max ({self.range_max})")
+        return self
 
 
 class EncodeParams(_Strict):
@@ -166,6 +212,8 @@ class Params(_Strict):
     download: DownloadParams
     augment: AugmentParams
     filter: FilterParams = FilterParams()
+    judge: JudgeParams = JudgeParams()
+    negatives: NegativesParams = NegativesParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams
@@ -176,6 +224,8 @@ class Params(_Strict):
         known = set(self.download.sources)
         named = [("augment.dataset", self.augment.dataset)]
         named += [("train.datasets", name) for name in self.train.datasets]
+        if self.judge.enabled:
+            named += [("judge.dataset", self.judge.dataset)]
         named += [("evaluate.datasets", name) for name in self.evaluate.datasets]
         for key, name in named:
             if name not in known:

@@ -13,15 +13,21 @@ from augir.versions import with_versions
 
 def main() -> None:
     params = load_params()
-    backend = None
-    if params.filter.method == "judge":
+    backend = trained_judge = None
+    if params.filter.method == "judge" and params.filter.judge_model is not None:
+        from pathlib import Path
+
+        from augir.judging.run import load_trained_judge
+
+        trained_judge = load_trained_judge(Path(params.filter.judge_model), params.filter.batch_size)
+    elif params.filter.method == "judge":
         from augir.augmentation.backends import make_backend
 
         judge = params.augment.model_copy(update={"generator": params.filter.judge_generator})
         backend = make_backend(judge, params.runtime)
     dataset = load_beir(layout.raw(params.augment.dataset))
     stats = run_filter(dataset, layout.AUGMENTED, params.filter, layout.FILTERED, backend,
-                       max_passage_words=params.augment.max_passage_words)
+                       max_passage_words=params.augment.max_passage_words, trained_judge=trained_judge)
     write_json_atomic(layout.metrics("filter"), with_versions(stats))
 
 

@@ -15,7 +15,20 @@ def main() -> None:
     pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
     augmented_corpus = load_beir(layout.raw(params.augment.dataset))
     pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
-    write_json_atomic(layout.metrics("pairs"), write_pairs(pairs, layout.PAIRS))
+    stats = {}
+    if params.negatives.count:
+        from pathlib import Path
+
+        from augir.data.beir import document_text
+        from augir.judging.run import load_trained_judge
+        from augir.training.negatives import mine_negatives
+
+        judge = load_trained_judge(Path(params.negatives.judge)) if params.negatives.judge else None
+        corpus = sorted({document_text(doc) for name in params.train.datasets
+                         for doc in load_beir(layout.raw(name)).corpus.values()} | {p.document for p in pairs})
+        pairs, mining = mine_negatives(pairs, corpus, params.negatives, judge)
+        stats["negatives"] = mining
+    write_json_atomic(layout.metrics("pairs"), {**write_pairs(pairs, layout.PAIRS), **stats})
 
 
 if __name__ == "__main__":

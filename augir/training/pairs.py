@@ -25,6 +25,7 @@ class Pair:
     query: str
     document: str
     source: str = "real"  # real | synthetic
+    negatives: tuple[str, ...] = ()  # hard negatives (augir.training.negatives); none by default
 
 
 def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
@@ -58,7 +59,10 @@ def write_pairs(pairs: list[Pair], folder: Path) -> dict[str, int]:
     with atomic_folder(folder, signature=PAIRS_FILE) as staging:
         with (staging / PAIRS_FILE).open("w", encoding="utf-8") as out:
             for pair in pairs:
-                out.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
+                record = asdict(pair)
+                if not pair.negatives:  # pairs without negatives are written as before negatives existed
+                    del record["negatives"]
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
     counts = Counter(pair.source for pair in pairs)
     return {"pairs": len(pairs), **{source: counts.get(source, 0) for source in SOURCES}}
 
@@ -73,7 +77,8 @@ def read_pairs(folder: Path) -> list[Pair]:
         for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
-                pairs.append(Pair(str(record["query"]), str(record["document"]), str(record["source"])))
+                negatives = tuple(str(text) for text in record.get("negatives", []))
+                pairs.append(Pair(str(record["query"]), str(record["document"]), str(record["source"]), negatives))
             except (ValueError, KeyError, TypeError) as error:
                 raise AugirError(f"{path}:{number}: not a training pair ({error})") from error
     return pairs

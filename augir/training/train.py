@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from augir.errors import AugirError
 from augir.fileio import atomic_folder, check_replaceable
 from augir.params import TrainParams
 from augir.retrieval.encoders import load_encoder, resolve_prefixes
@@ -46,7 +47,14 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
         log.warning("train: all %d pairs have the same passage; in-batch negatives need at least 2 distinct "
                     "passages, so the loss is 0 and the model does not learn", len(pairs))
     if params.epochs > 0 and pairs:
-        train_set = Dataset.from_dict({"query": [p.query for p in pairs], "document": [p.document for p in pairs]})
+        columns = {"query": [p.query for p in pairs], "document": [p.document for p in pairs]}
+        # Hard negatives: one column each after the positive, which MultipleNegativesRankingLoss reads as negatives.
+        negative_columns = [f"negative_{n}" for n in range(1, len(pairs[0].negatives) + 1)]
+        if any(len(p.negatives) != len(negative_columns) for p in pairs):
+            raise AugirError("train: every pair needs the same number of hard negatives")
+        for n, column in enumerate(negative_columns):
+            columns[column] = [p.negatives[n] for p in pairs]
+        train_set = Dataset.from_dict(columns)
         with tempfile.TemporaryDirectory() as scratch:
             args = SentenceTransformerTrainingArguments(
                 output_dir=scratch,
@@ -57,7 +65,8 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
                 seed=params.seed,
                 data_seed=params.seed,
                 batch_sampler=BatchSamplers.NO_DUPLICATES,
-                prompts={"query": prefixes.query, "document": prefixes.passage},
+                prompts={"query": prefixes.query, "document": prefixes.passage,
+                         **{column: prefixes.passage for column in negative_columns}},
                 save_strategy="no",
                 logging_steps=5,
                 report_to="none",

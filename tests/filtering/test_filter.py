@@ -82,3 +82,30 @@ def test_smollm2_as_judge_gives_parsable_grades(tmp_path, tiny_dataset, augmente
     stats = run_filter(tiny_dataset, augmented, FilterParams(method="judge"), tmp_path / "out",
                        TransformersBackend.load("smollm2-135m"))
     assert stats["input"] == 3 and stats["unparsable"] == 0
+
+
+class FixedTrainedJudge:
+    """A trained judge's interface with preset expected grades (the real one: tests/judging/test_run.py)."""
+
+    def __init__(self, expected):
+        self.expected = expected
+
+    def grade(self, pairs, progress=False):
+        from augir.judging.readout import GradeReading
+
+        return [GradeReading([1 - self.expected[q], self.expected[q]], self.expected[q], round(self.expected[q]))
+                for q, _ in pairs]
+
+
+def test_trained_judge_keeps_pairs_by_expected_grade_and_counts_by_grade(tmp_path, tiny_dataset, augmented):
+    judge = FixedTrainedJudge({"how do plants turn light into sugar": 0.9, "zebra accordion marmalade": 0.1,
+                               "moon gravity ocean tides": 0.45})
+    params = FilterParams(method="judge", judge_model="models/judge", min_expected_grade=0.4)
+    stats = run_filter(tiny_dataset, augmented, params, tmp_path / "out", trained_judge=judge)
+    assert stats == {"method": "judge", "input": 3, "kept": 2, "kept_fraction": 0.6667,
+                     "by_grade": {"0": {"input": 2, "kept": 1, "kept_fraction": 0.5},
+                                  "1": {"input": 1, "kept": 1, "kept_fraction": 1.0}}}
+    provenance = {r["query_id"]: r["filter"] for r in read_jsonl(tmp_path / "out" / "provenance.jsonl")}
+    assert provenance["gen-d5-0"] == {"method": "judge", "judge": "models/judge", "expected_grade": 0.45, "grade": 0,
+                                      "min_expected_grade": 0.4, "kept": True}
+    assert [r["_id"] for r in read_jsonl(tmp_path / "out" / "queries.jsonl")] == ["gen-d1-0", "gen-d5-0"]
