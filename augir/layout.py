@@ -5,6 +5,7 @@ from pathlib import Path
 RAW = Path("data/raw")
 AUGMENTED = Path("data/augmented")
 FILTERED = Path("data/filtered")
+INFUSED = Path("data/infused")  # new judgments of real training queries (augir.infusion)
 AUGMENT_WORK = Path("data/.augment-shards")  # finished batches of an interrupted run; not a DVC output, so a rerun finds them
 RETRIEVER = Path("models/retriever")
 TRAIN_LOG = Path("dvclive/train")

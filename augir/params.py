@@ -92,12 +92,27 @@ class FilterParams(_Strict):
     batch_size: int = Field(16, ge=1)
 
 
+class InfuseParams(_Strict):
+    """Label infusion (SKIM): synthetic queries give the training queries nearest to them new positives."""
+
+    method: Literal["none", "skim"] = "none"
+    # Embeds both kinds of query: a built-in name, folder or hub id; train.model's value maps with the retriever
+    # as it is before fine-tuning.
+    encoder: str = "minilm-l6"
+    top_k: int = Field(10, ge=1)  # neighbours per synthetic query (SKIM: 10)
+    min_similarity: float = Field(0.6, ge=-1, le=1)  # cosine (SKIM's rescaled 0.8 = cosine 0.6)
+    weighting: Literal["ranked", "uniform"] = "ranked"  # ranked: strongest pairs first; uniform: synthetic order
+    batch_size: int = Field(64, ge=1)
+
+
 class TrainParams(_Strict):
     datasets: list[str] = Field(min_length=1)  # their `train` qrels give the real pairs
     model: str = "minilm-l2"
     query_prefix: str | None = None  # None: the model's known prefix (see augir.retrieval.encoders.KNOWN_PREFIXES)
     passage_prefix: str | None = None
+    real_pairs: int | None = Field(None, ge=0)  # first N real pairs (query id order); None = all
     augmented_pairs: int = Field(0, ge=0)  # first N synthetic pairs; 0 = no augmentation
+    infused_pairs: int = Field(0, ge=0)  # first N infused pairs (infuse stage's order); 0 = none
     epochs: float = Field(1, ge=0)  # 0 = zero-shot: the model is saved untrained
     batch_size: int = Field(32, ge=2)
     learning_rate: float = Field(5e-5, gt=0)
@@ -124,6 +139,7 @@ class Params(_Strict):
     download: DownloadParams
     augment: AugmentParams
     filter: FilterParams = FilterParams()
+    infuse: InfuseParams = InfuseParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams

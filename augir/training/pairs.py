@@ -1,4 +1,11 @@
-"""The (query, passage) pairs a retriever is fine-tuned on: real ones from train qrels, synthetic ones in order."""
+"""The (query, passage) pairs a retriever is fine-tuned on, from three sources, each taken as its first N.
+
+- real: the positive judgments of the train qrels, in query id then document id order;
+- synthetic: generated queries with their source passage, in generation order (the seeded passage order);
+- infused: real training queries with a passage a synthetic query found for them (augir.infusion), in the
+  infuse stage's order (strongest first, or synthetic order).
+Taking the first N of a fixed order makes scales nest: the pairs of N are among those of any larger N.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +35,15 @@ def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
     ]
 
 
+def first_pairs(pairs: list[Pair], limit: int | None, key: str) -> list[Pair]:
+    """The first `limit` pairs (all of them with None), refusing a limit larger than what there is."""
+    if limit is None:
+        return pairs
+    if len(pairs) < limit:
+        raise AugirError(f"{key}: {limit} asked, but there are only {len(pairs)} pairs")
+    return pairs[:limit]
+
+
 def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> list[Pair]:
     """The first `limit` synthetic pairs in generation order (the seeded passage order), so scales nest."""
     if limit == 0:
@@ -39,4 +55,20 @@ def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> li
         pairs.append(Pair(text, document_text(dataset.corpus[doc_id])))
     if len(pairs) < limit:
         raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs")
+    return pairs[:limit]
+
+
+def infused_pairs(infused_dir: Path, dataset: BeirDataset, limit: int) -> list[Pair]:
+    """The first `limit` infused pairs: a real training query's text with a passage infusion gave it."""
+    if limit == 0:
+        return []
+    from augir.infusion.infuse import read_infused
+
+    pairs = []
+    for query_id, doc_id, _ in read_infused(infused_dir):
+        if query_id not in dataset.queries or doc_id not in dataset.corpus:
+            raise AugirError(f"{infused_dir}: pair ({query_id}, {doc_id}) names a query or passage the dataset lacks")
+        pairs.append(Pair(dataset.queries[query_id], document_text(dataset.corpus[doc_id])))
+    if len(pairs) < limit:
+        raise AugirError(f"train.infused_pairs: {limit} asked, but {infused_dir} holds only {len(pairs)} pairs")
     return pairs[:limit]
