@@ -38,9 +38,10 @@ from augir.retrieval.metrics import REPORTED_MEASURES
 from augir.study.grid import MAPPING_PARAMS, Grid, _absolute_source, _flatten
 
 SCALE = "train.augmented_pairs"
+INFUSED = "train.infused_pairs"
 EPOCHS = "train.epochs"
 SHOWN = ("train.model", "augment.generator", "augment.strategy", SCALE, EPOCHS, "augment.num_passages")
-AUGMENTATION_PREFIXES = ("augment.", "filter.")
+AUGMENTATION_PREFIXES = ("augment.", "filter.", "infuse.")
 KINDS = ("bm25", "zero-shot", "no-augmentation", "augmented")
 TESTS = ("t-test", "wilcoxon")
 SIGNIFICANCE_LEVEL = 0.05
@@ -261,6 +262,7 @@ class Row:
     p_value: dict[str, float | None] = field(default_factory=dict)
     reference: str | None = None
     series: str = ""  # retriever setting + augmentation, for the curves
+    sources: str = ""  # what it trains on (pair_sources)
 
 
 @dataclass
@@ -344,6 +346,7 @@ def build_matrix(
             synthetic_pairs=0 if not augmented else None,
             values={d: _measures(exp.metrics.get(layout.metrics(d).as_posix())) for d in datasets},
             series=_canonical({k: v for k, v in flat.items() if k not in (SCALE, "augment.num_passages")}),
+            sources=pair_sources(flat),
         )
         reference = references.get(_retriever_key(flat)) if augmented else None
         if augmented and reference is None:
@@ -379,7 +382,16 @@ def _deduplicated(experiments: list[Experiment], notes: list[str]) -> list[Exper
 def _kind(flat: dict[str, Any]) -> str:
     if not _number(flat.get(EPOCHS, 1)):
         return "zero-shot"
-    return "no-augmentation" if not _number(flat.get(SCALE, 0)) else "augmented"
+    return "no-augmentation" if pair_sources(flat) in ("real", "none") else "augmented"
+
+
+def pair_sources(flat: dict[str, Any]) -> str:
+    """What a cell trains on, by source: `real`, `real + synthetic`, `real + infused`, `synthetic + infused`, ..."""
+    real = flat.get("train.real_pairs")
+    sources = [name for name, used in (("real", real is None or _number(real) > 0),
+                                       ("synthetic", _number(flat.get(SCALE, 0)) > 0),
+                                       ("infused", _number(flat.get(INFUSED, 0)) > 0)) if used]
+    return " + ".join(sources) or "none"
 
 
 def _number(value: Any) -> float:
@@ -391,7 +403,8 @@ def _number(value: Any) -> float:
 
 def _retriever_key(flat: dict[str, Any]) -> str:
     """Everything but the augmentation: experiments with the same key differ only in their synthetic pairs."""
-    return _canonical({k: v for k, v in flat.items() if not k.startswith(AUGMENTATION_PREFIXES) and k != SCALE})
+    return _canonical({k: v for k, v in flat.items()
+                       if not k.startswith(AUGMENTATION_PREFIXES) and k not in (SCALE, INFUSED)})
 
 
 def _varying_keys(experiments: list[Experiment], flats: dict[str, dict[str, Any]]) -> list[str]:
@@ -534,7 +547,8 @@ def markdown(matrix: Matrix, images: dict[str, str | None]) -> str:
         header += [f"{_dataset_heading(matrix, d)} {metric}", "Δ", "p"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in matrix.rows:
-        cells = [row.experiment if row.kind != "bm25" else "", row.retriever, row.kind, row.generator or "-",
+        kind = f"{row.kind} ({row.sources})" if row.kind == "augmented" else row.kind
+        cells = [row.experiment if row.kind != "bm25" else "", row.retriever, kind, row.generator or "-",
                  row.strategy or "-", str(row.scale) if row.kind == "augmented" else "0" if row.kind != "bm25" else "-",
                  "" if row.synthetic_pairs is None else str(row.synthetic_pairs),
                  *[_value_text(row.settings.get(k)) for k in matrix.setting_keys]]
@@ -557,7 +571,7 @@ def csv_text(matrix: Matrix) -> str:
     for d in matrix.datasets:
         prefix = f"{matrix.roles[d]}:{d}:"
         header += [prefix + m for m in REPORTED_MEASURES] + [f"{prefix}delta_{matrix.metric}", f"{prefix}p_value"]
-    header.append("reference")
+    header += ["reference", "pair_sources"]
     writer.writerow(header)
     for row in matrix.rows:
         out = [row.experiment, row.rev, row.kind, row.retriever, row.generator or "", row.strategy or "",
@@ -566,7 +580,7 @@ def csv_text(matrix: Matrix) -> str:
         for d in matrix.datasets:
             out += [_csv_number(row.values[d].get(m)) for m in REPORTED_MEASURES]
             out += [_csv_number(row.delta.get(d)), _csv_number(row.p_value.get(d))]
-        out.append(row.reference or "")
+        out += [row.reference or "", row.sources]
         writer.writerow(out)
     return buffer.getvalue()
 

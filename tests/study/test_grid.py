@@ -294,3 +294,16 @@ def test_a_grid_generates_once_and_the_report_equals_the_metrics_files(tmp_path,
         assert (repo / "reports" / "tiny" / name).is_file()
     plots = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], repo, env, stdout_only=True))
     assert plots["data"]["tiny: scaling, tiny (in-domain)"]  # the report's dvc plots definition renders
+
+
+def test_infusion_grid_compares_plain_infused_and_both_at_two_scales_on_one_augmentation():
+    grid = load_grid(find_grid("infusion", REPO), REPO / "params.yaml")
+    cells = grid.cells
+    assert grid.augmentations() == 1  # every cell shares one generation (and so one infusion)
+    scales = [(c["train.augmented_pairs"], c["train.infused_pairs"]) for c in cells]
+    assert scales == [(0, 0), (0, 0), (100, 0), (0, 100), (100, 100), (250, 0), (0, 250), (250, 250)]
+    assert [c.get("train.epochs") for c in cells[:2]] == [0, None]  # zero-shot, then no augmentation
+    assert all(c["infuse.method"] == "skim" and c["augment.num_passages"] == 400 for c in cells)
+    for cell in cells:
+        load_params_cell = Params.model_validate(apply_cell(_params_data(), cell))
+        assert load_params_cell.train.infused_pairs == cell["train.infused_pairs"]
