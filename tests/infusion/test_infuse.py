@@ -135,3 +135,33 @@ def test_real_encoder_path_runs_end_to_end(tmp_path, tiny_dataset, synthetic_dir
     assert stats["candidates"] == 3 and stats["new_pairs"] == 3 - stats["skipped_existing"] - stats["merged"]
     assert all(record["query_id"] in {"q1", "q2", "q3", "q4"} for record in read_jsonl(out / "provenance.jsonl"))
     json.dumps(stats)
+
+
+def test_augir_infuse_and_train_on_infused_pairs_from_the_command_line(tmp_path, tiny_beir_dir, synthetic_dir,
+                                                                       tiny_encoder_dir, capsys):
+    from augir.cli import main
+
+    out = tmp_path / "infused"
+    assert main(["infuse", "--dataset", str(tiny_beir_dir), "--synthetic", str(synthetic_dir), "--out", str(out),
+                 "--encoder", str(tiny_encoder_dir), "--top-k", "1", "--min-similarity", "-1",
+                 "--metrics", str(tmp_path / "infuse.json")]) == 0
+    counts = json.loads((tmp_path / "infuse.json").read_text())
+    assert counts["new_pairs"] == len(read_infused(out)) >= 1 and "versions" in counts
+    assert main(["train", "--dataset", str(tiny_beir_dir), "--infused", str(out), "--infused-pairs", "1",
+                 "--real-pairs", "2", "--model", str(tiny_encoder_dir), "--batch-size", "2", "--out",
+                 str(tmp_path / "model")]) == 0
+    assert "trained on 3 pairs" in capsys.readouterr().out
+
+
+def test_augir_infuse_bad_input_is_one_line(tmp_path, tiny_beir_dir, capsys):
+    from augir.cli import main
+
+    assert main(["infuse", "--dataset", str(tiny_beir_dir), "--synthetic", str(tmp_path / "nothing"),
+                 "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("augir: error: ") and "nothing/queries.jsonl: file not found" in error
+    assert "\n" not in error and not (tmp_path / "out").exists()
+    assert main(["infuse", "--dataset", str(tiny_beir_dir), "--synthetic", str(tmp_path), "--out",
+                 str(tmp_path / "out"), "--min-similarity", "2"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "augir: error: augir infuse: min_similarity: Input should be less than or equal to 1")
