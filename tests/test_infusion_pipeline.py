@@ -1,7 +1,10 @@
 """The real `dvc repro` with label infusion on a small config, in a temporary copy of the repository."""
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -46,7 +49,10 @@ def test_dvc_repro_infuses_trains_on_infused_pairs_and_reruns_only_from_infuse(t
     params["infuse"]["top_k"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, stdout_only=True))) == {"infuse"}
-    second = run([sys.executable, "-m", "dvc", "repro"], repo)
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro", "-v"], cwd=repo, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    second = result.stdout + result.stderr
+    assert result.returncode == 0, f"exit {result.returncode}:\n{second[-3000:]}"
     assert "Running stage 'augment'" not in second and "Running stage 'filter'" not in second
     for stage in ["infuse", "train", "evaluate@tiny"]:
         assert f"Running stage '{stage}'" in second
