@@ -17,7 +17,8 @@
     .venv/bin/python benchmarks/missing_labels.py --passages 300  # a larger pool share, where time allows
 
 On the shared 2-core machine of this project (load average above 10) SmolLM2 took about 290 s per batch of 16
-passages, so 64 passages (about a ninth of the 565-passage pool) is what fitted; unloaded it is about 20x faster.
+passages, so 64 passages (about a ninth of the 565-passage pool) is what fitted (23 min), and each training
+condition took 10-17 min; unloaded both are many times faster.
 
 Generation is resumable (shards under benchmarks/work/); results go to benchmarks/results/missing_labels.json.
 """
