@@ -110,21 +110,41 @@ def _filter(args: argparse.Namespace) -> None:
     print(f"{args.out}: kept {stats['kept']} of {stats['input']} synthetic queries")
 
 
+def _infuse(args: argparse.Namespace) -> None:
+    from augir.data.beir import load_beir
+    from augir.fileio import write_json_atomic
+    from augir.infusion.infuse import run_infusion
+    from augir.params import InfuseParams, validated
+
+    values = {key: getattr(args, key) for key in INFUSE_FLAGS if getattr(args, key) is not None}
+    params = validated(InfuseParams, {"method": "skim", **values}, "augir infuse")
+    stats = run_infusion(load_beir(args.dataset), args.synthetic, params, args.out)
+    if args.metrics:
+        write_json_atomic(args.metrics, with_versions(stats))
+    print(f"{args.out}: {stats['new_pairs']} new pairs for {stats['training_queries_gained']} training queries "
+          f"from {stats['synthetic_queries']} synthetic queries")
+
+
 def _train(args: argparse.Namespace) -> None:
     from augir.data.beir import load_beir
     from augir.params import TrainParams, validated
-    from augir.training.pairs import real_pairs, synthetic_pairs
+    from augir.training.pairs import first_pairs, infused_pairs, real_pairs, synthetic_pairs
     from augir.training.train import train_encoder
 
     values = {**_params_section(args, "train"), "datasets": [str(folder) for folder in args.dataset],
               **_flags(args, TRAIN_FLAGS)}
     params = validated(TrainParams, values, "augir train")
     datasets = {folder: load_beir(folder) for folder in args.dataset}
-    pairs = [pair for folder, data in datasets.items() for pair in real_pairs(data, str(folder))]
+    real = [pair for folder, data in datasets.items() for pair in real_pairs(data, str(folder))]
+    pairs = first_pairs(real, params.real_pairs, "--real-pairs")
     if params.augmented_pairs:
         if args.augmented is None:
             raise AugirError("--augmented-pairs needs --augmented <folder of generated queries>")
         pairs += synthetic_pairs(args.augmented, datasets[args.dataset[0]], params.augmented_pairs)
+    if params.infused_pairs:
+        if args.infused is None:
+            raise AugirError("--infused-pairs needs --infused <output of augir infuse>")
+        pairs += infused_pairs(args.infused, datasets[args.dataset[0]], params.infused_pairs)
     stats = train_encoder(pairs, params, args.out, overwrite=args.overwrite)
     print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps")
 
@@ -244,13 +264,14 @@ def _report(args: argparse.Namespace) -> None:
 
 
 # Each stage's params (augir.params) as flags of its subcommand; their defaults live only in augir.params.
-TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "augmented_pairs", "epochs", "batch_size", "learning_rate",
-               "warmup_ratio", "max_seq_length", "seed")
+TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "real_pairs", "augmented_pairs", "infused_pairs", "epochs",
+               "batch_size", "learning_rate", "warmup_ratio", "max_seq_length", "seed")
 JUDGE_FLAGS = (
     "source_split", "test_fraction", "max_grade", "candidates_top_k", "max_examples", "max_test_examples", "base_model",
     "lora_r", "lora_alpha", "lora_dropout", "epochs", "learning_rate", "batch_size", "max_length", "merged",
     "cosine_encoder", "seed",
 )
+INFUSE_FLAGS = ("encoder", "top_k", "min_similarity", "weighting", "batch_size")
 FILTER_FLAGS = ("method", "retriever", "top_k", "judge_generator", "min_grade", "judge_model", "min_expected_grade",
                 "batch_size")
 AUGMENT_FLAGS = (
@@ -348,10 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
     filtering.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     filtering.set_defaults(handler=_filter)
 
+    infuse = commands.add_parser("infuse", help="give training queries the passages of synthetic queries near them (SKIM)")
+    infuse.add_argument("--dataset", type=Path, required=True, help="BEIR folder whose train queries gain labels")
+    infuse.add_argument("--synthetic", type=Path, required=True, help="output of `augir augment` or `augir filter`")
+    infuse.add_argument("--out", type=Path, required=True)
+    infuse.add_argument("--encoder", help="built-in name (default minilm-l6), folder or hub id")
+    infuse.add_argument("--top-k", type=int, help="neighbours per synthetic query (default 10)")
+    infuse.add_argument("--min-similarity", type=float, help="cosine (default 0.6)")
+    infuse.add_argument("--weighting", choices=["ranked", "uniform"])
+    infuse.add_argument("--batch-size", type=int)
+    infuse.add_argument("--metrics", type=Path, help="write the counts as JSON here")
+    infuse.set_defaults(handler=_infuse)
+
     train = commands.add_parser("train", help="fine-tune a retriever on real plus synthetic pairs")
     train.add_argument("--dataset", type=Path, action="append", required=True, help="BEIR folder (repeatable)")
     train.add_argument("--augmented", type=Path, help="folder of generated queries (for the first --dataset)")
     train.add_argument("--augmented-pairs", type=int, help="the first N synthetic pairs (default 0: none)")
+    train.add_argument("--real-pairs", type=int, help="first N real pairs (default: all)")
+    train.add_argument("--infused", type=Path, help="output of `augir infuse` (for the first --dataset)")
+    train.add_argument("--infused-pairs", type=int, help="the first N infused pairs (default 0: none)")
     train.add_argument("--model", help="default: minilm-l2")
     train.add_argument("--query-prefix")
     train.add_argument("--passage-prefix")

@@ -12,6 +12,7 @@ DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 RAW = Path("data/raw")
 AUGMENTED = Path("data/augmented")
 FILTERED = Path("data/filtered")
+INFUSED = Path("data/infused")  # new judgments of real training queries (augir.infusion)
 AUGMENT_WORK = Path("data/.augment-shards")  # finished batches of an interrupted run; not a DVC output, so a rerun finds them
 PAIRS = Path("data/pairs")
 RETRIEVER = Path("models/retriever")

@@ -162,12 +162,27 @@ class JudgeParams(_Strict):
     seed: int = 0
 
 
+class InfuseParams(_Strict):
+    """Label infusion (SKIM): synthetic queries give the training queries nearest to them new positives."""
+
+    method: Literal["none", "skim"] = "none"
+    # Embeds both kinds of query: a built-in name, folder or hub id; train.model's value maps with the retriever
+    # as it is before fine-tuning.
+    encoder: str = "minilm-l6"
+    top_k: int = Field(10, ge=1)  # neighbours per synthetic query (SKIM: 10)
+    min_similarity: float = Field(0.6, ge=-1, le=1)  # cosine (SKIM's rescaled 0.8 = cosine 0.6)
+    weighting: Literal["ranked", "uniform"] = "ranked"  # ranked: strongest pairs first; uniform: synthetic order
+    batch_size: int = Field(64, ge=1)
+
+
 class TrainParams(_Strict):
     datasets: list[str] = Field(min_length=1)  # their `train` qrels give the real pairs
     model: str = "minilm-l2"
     query_prefix: str | None = None  # None: the model's known prefix (see augir.retrieval.encoders.KNOWN_PREFIXES)
     passage_prefix: str | None = None
+    real_pairs: Int | None = Field(None, ge=0)  # first N real pairs (query id order); None = all
     augmented_pairs: Int = Field(0, ge=0)  # first N synthetic pairs; 0 = no augmentation
+    infused_pairs: Int = Field(0, ge=0)  # first N infused pairs (infuse stage's order); 0 = none
     epochs: Number = Field(1, ge=0)  # 0 = zero-shot: the model is saved untrained
     batch_size: Int = Field(32, ge=2)
     learning_rate: Number = Field(5e-5, gt=0)
@@ -179,13 +194,13 @@ class TrainParams(_Strict):
 class NegativesParams(_Strict):
     """Hard negatives mined for every training pair by the pairs stage (augir.training.negatives); none by default."""
 
-    count: int = Field(0, ge=0)  # negatives per pair; 0 = none (in-batch negatives only)
+    count: Int = Field(0, ge=0)  # negatives per pair; 0 = none (in-batch negatives only)
     miner: str = "minilm-l6"  # the dense encoder whose ranking gives the candidates
-    range_min: int = Field(0, ge=0)  # skip the miner's top range_min candidates (likely unjudged positives)
-    range_max: int = Field(50, ge=1)  # consider candidates ranked below this only
-    margin: float | None = None  # absolute: a negative scores at least this much below the positive
+    range_min: Int = Field(0, ge=0)  # skip the miner's top range_min candidates (likely unjudged positives)
+    range_max: Int = Field(50, ge=1)  # consider candidates ranked below this only
+    margin: Number | None = None  # absolute: a negative scores at least this much below the positive
     judge: str | None = None  # a trained judge's folder (models/judge): drop negatives it grades relevant
-    judge_max_grade: float = Field(0.5, ge=0)  # judge: keep negatives whose expected grade is under this
+    judge_max_grade: Number = Field(0.5, ge=0)  # judge: keep negatives whose expected grade is under this
 
     @model_validator(mode="after")
     def _window(self) -> NegativesParams:
@@ -214,6 +229,7 @@ class Params(_Strict):
     filter: FilterParams = FilterParams()
     judge: JudgeParams = JudgeParams()
     negatives: NegativesParams = NegativesParams()
+    infuse: InfuseParams = InfuseParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
     evaluate: EvaluateParams

@@ -1,4 +1,5 @@
-"""DVC stage pairs: the real train pairs of `train.datasets` plus the first `train.augmented_pairs` synthetic ones."""
+"""DVC stage pairs: the first `train.real_pairs` real pairs of `train.datasets`, `train.augmented_pairs` synthetic
+and `train.infused_pairs` infused ones, with hard negatives where `negatives.count` asks for them."""
 
 import sys
 
@@ -7,14 +8,16 @@ from augir.cli import run_cli
 from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.training.pairs import real_pairs, synthetic_pairs, write_pairs
+from augir.training.pairs import first_pairs, infused_pairs, real_pairs, synthetic_pairs, write_pairs
 
 
 def main() -> None:
     params = load_params()
-    pairs = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
+    real = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
+    pairs = first_pairs(real, params.train.real_pairs, "train.real_pairs")
     augmented_corpus = load_beir(layout.raw(params.augment.dataset))
     pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
+    pairs += infused_pairs(layout.INFUSED, augmented_corpus, params.train.infused_pairs)
     stats = {}
     if params.negatives.count:
         from pathlib import Path

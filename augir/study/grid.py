@@ -64,8 +64,9 @@ SEED_KINDS = {"train": "train.seed", "augment": "augment.seed"}
 # params whose value is a free-form mapping: given whole, it replaces the mapping in params.yaml
 MAPPING_PARAMS = frozenset({"download.sources"})
 # runtime.* (speed knobs often set with a generator, such as its batch size) travels with the augmentation too.
-AUGMENTATION_PREFIXES = ("augment.", "filter.", "runtime.")
+AUGMENTATION_PREFIXES = ("augment.", "filter.", "infuse.", "runtime.")
 SCALE = "train.augmented_pairs"
+INFUSED = "train.infused_pairs"  # pairs from label infusion: augmentation too, a second scale beside SCALE
 EPOCHS = "train.epochs"
 NUM_PASSAGES = "augment.num_passages"
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@][A-Za-z0-9_./:@+-]*")  # Hydra reads these unquoted as the same text
@@ -246,13 +247,16 @@ class _GridReader:
         for cell in cells:
             if self.value(cell, EPOCHS) == 0:
                 cell[SCALE] = 0
-        augmented = [cell for cell in cells if self.value(cell, SCALE) > 0]
+                if self.value(cell, INFUSED):
+                    cell[INFUSED] = 0
+        augmented = [cell for cell in cells if self.augmented(cell)]
         reference = augmented[0] if augmented else cells[0]
         reference_augmentation = {k: v for k, v in reference.items() if k.startswith(AUGMENTATION_PREFIXES)}
 
         def baseline(cell: Cell, **extra: Any) -> Cell:
-            kept = {k: v for k, v in cell.items() if not k.startswith(AUGMENTATION_PREFIXES)}
-            return {**kept, **reference_augmentation, SCALE: 0, **extra}
+            kept = {k: v for k, v in cell.items() if not k.startswith(AUGMENTATION_PREFIXES) and k != INFUSED}
+            no_infused = {INFUSED: 0} if any(INFUSED in c for c in cells) else {}
+            return {**kept, **reference_augmentation, SCALE: 0, **no_infused, **extra}
 
         baselines: list[Cell] = []
         for cell in cells:
@@ -312,7 +316,7 @@ class _GridReader:
         replicated = []
         for cell in cells:
             augment_seeds = seeds.get("augment", [None])
-            if self.value(cell, SCALE) == 0:
+            if not self.augmented(cell):
                 augment_seeds = augment_seeds[:1]
             for augment_seed in augment_seeds:
                 for train_seed in seeds.get("train", [None]):
@@ -323,6 +327,10 @@ class _GridReader:
                         replica[SEED_KINDS["train"]] = train_seed
                     replicated.append(replica)
         return replicated
+
+    def augmented(self, cell: Cell) -> bool:
+        """Trained on synthetic or infused pairs (or both): not a baseline."""
+        return self.value(cell, SCALE) > 0 or self.value(cell, INFUSED) > 0
 
     def validate(self, cell: Cell) -> None:
         self.validated(cell)
@@ -414,7 +422,7 @@ def _augmentation_key(cell: Cell) -> str:
 
 
 def cell_label(cell: Cell) -> str:
-    keys = ("train.model", "augment.generator", "augment.strategy", SCALE, EPOCHS, "augment.seed", "train.seed")
+    keys = ("train.model", "augment.generator", "augment.strategy", SCALE, INFUSED, EPOCHS, "augment.seed", "train.seed")
     return ", ".join(f"{key}={cell[key]}" for key in keys if key in cell) or "base"
 
 

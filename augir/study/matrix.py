@@ -28,7 +28,7 @@ from augir import layout
 from augir.errors import AugirError
 from augir.retrieval.metrics import REPORTED_MEASURES
 from augir.study.experiments import Experiment, per_query_path
-from augir.study.grid import AUGMENTATION_PREFIXES, EPOCHS, SCALE, SEED_KINDS
+from augir.study.grid import AUGMENTATION_PREFIXES, EPOCHS, INFUSED, SCALE, SEED_KINDS
 from augir.study.statistics import (
     Estimate,
     cell_estimate,
@@ -68,6 +68,7 @@ class Row:
     cost: dict[str, float | None] = field(default_factory=dict)
     reference: str | None = None  # the baseline cell's experiment
     series: str = ""  # retriever setting + augmentation, for the curves
+    sources: str = ""  # what it trains on (`pair_sources`)
 
     @property
     def experiment(self) -> str:
@@ -193,6 +194,7 @@ def _cell_row(group: pd.DataFrame, datasets: list[str], setting_keys: list[str])
         values=values,
         cost={name: _mean_or_none(group[name]) for name in COSTS},
         series=_canonical({k: v for k, v in flat.items() if k not in (SCALE, "augment.num_passages", *REPLICATE_KEYS)}),
+        sources=pair_sources(flat),
     )
 
 
@@ -283,8 +285,9 @@ def _costs(exp: Experiment, flat: dict[str, Any], datasets: list[str]) -> dict[s
     encode_seconds = [(exp.metrics.get(layout.encode_metrics(d).as_posix()) or {}).get("seconds") for d in datasets]
     share = 0.0
     if _kind(flat) == "augmented":
-        generated = _number(augment.get("generated"))
-        share = min(1.0, _number(flat.get(SCALE)) / generated) if generated else 1.0
+        generated, scale = _number(augment.get("generated")), _number(flat.get(SCALE))
+        # infused pairs come from every synthetic query; synthetic ones from the first train.augmented_pairs
+        share = 1.0 if _number(flat.get(INFUSED)) or not generated else min(1.0, scale / generated)
     seconds, tokens = _number_or_none(augment.get("generation_seconds")), _number_or_none(augment.get("new_tokens"))
     return {
         "generation_seconds": share * seconds if seconds is not None else None if share else 0.0,
@@ -313,13 +316,22 @@ def _cell_key(flat: dict[str, Any]) -> str:
 def _kind(flat: dict[str, Any]) -> str:
     if not _number(flat.get(EPOCHS, 1)):
         return "zero-shot"
-    return "no-augmentation" if not _number(flat.get(SCALE, 0)) else "augmented"
+    return "no-augmentation" if pair_sources(flat) in ("real", "none") else "augmented"
+
+
+def pair_sources(flat: dict[str, Any]) -> str:
+    """What a cell trains on, by source: `real`, `real + synthetic`, `real + infused`, `synthetic + infused`, ..."""
+    real = flat.get("train.real_pairs")
+    sources = [name for name, used in (("real", real is None or _number(real) > 0),
+                                       ("synthetic", _number(flat.get(SCALE, 0)) > 0),
+                                       ("infused", _number(flat.get(INFUSED, 0)) > 0)) if used]
+    return " + ".join(sources) or "none"
 
 
 def _retriever_key(exp: Experiment) -> str:
     """Everything but the augmentation and the seeds: cells with the same key differ only in their synthetic pairs."""
     return _canonical({k: v for k, v in exp.flat_params().items()
-                       if not k.startswith(AUGMENTATION_PREFIXES) and k != SCALE and k not in REPLICATE_KEYS})
+                       if not k.startswith(AUGMENTATION_PREFIXES) and k not in (SCALE, INFUSED, *REPLICATE_KEYS)})
 
 
 def _varying_keys(frame: pd.DataFrame) -> list[str]:

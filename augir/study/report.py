@@ -70,7 +70,8 @@ def _table(matrix: Matrix) -> pd.DataFrame:
     records = []
     for row in matrix.rows:
         record: dict[str, str] = {
-            "experiment": row.experiment if row.kind != "bm25" else "", "retriever": row.retriever, "kind": row.kind,
+            "experiment": row.experiment if row.kind != "bm25" else "", "retriever": row.retriever,
+            "kind": f"{row.kind} ({row.sources})" if row.kind == "augmented" else row.kind,
             "generator": row.generator or "-", "strategy": row.strategy or "-",
             "scale": str(row.scale) if row.kind == "augmented" else "0" if row.kind != "bm25" else "-",
             "synthetic pairs": "" if row.synthetic_pairs is None else str(row.synthetic_pairs),
@@ -118,6 +119,7 @@ def csv_text(matrix: Matrix) -> str:
             record[f"{prefix}p_{matrix.correction}"] = _number(row.p_corrected.get(d))
         record.update({name: _number(row.cost.get(name)) for name in COSTS})
         record["reference"] = row.reference or ""
+        record["pair_sources"] = row.sources
         records.append(record)
     return pd.DataFrame.from_records(records, columns=list(records[0]) if records else None).to_csv(
         index=False, lineterminator="\n")

@@ -1,4 +1,10 @@
-"""The (query, passage) pairs a retriever is fine-tuned on: real ones from train qrels, synthetic ones in order.
+"""The (query, passage) pairs a retriever is fine-tuned on, from three sources, each taken as its first N.
+
+- real: the positive judgments of the train qrels, in query id then document id order;
+- synthetic: generated queries with their source passage, in generation order (the seeded passage order);
+- infused: real training queries with a passage a synthetic query found for them (augir.infusion), in the
+  infuse stage's order (strongest first, or synthetic order).
+Taking the first N of a fixed order makes scales nest: the pairs of N are among those of any larger N.
 
 The pairs stage writes them to one file that train reads, so that train depends on its pairs and not on every
 downloaded dataset: adding an evaluation dataset changes `data/raw` but not the pairs, and train stays cached.
@@ -17,14 +23,14 @@ from augir.fileio import atomic_folder
 
 REAL_SPLIT = "train"
 PAIRS_FILE = "pairs.jsonl"
-SOURCES = ("real", "synthetic")
+SOURCES = ("real", "synthetic", "infused")
 
 
 @dataclass(frozen=True)
 class Pair:
     query: str
     document: str
-    source: str = "real"  # real | synthetic
+    source: str = "real"  # real | synthetic | infused
     negatives: tuple[str, ...] = ()  # hard negatives (augir.training.negatives); none by default
 
 
@@ -39,6 +45,15 @@ def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
     ]
 
 
+def first_pairs(pairs: list[Pair], limit: int | None, key: str) -> list[Pair]:
+    """The first `limit` pairs (all of them with None), refusing a limit larger than what there is."""
+    if limit is None:
+        return pairs
+    if len(pairs) < limit:
+        raise AugirError(f"{key}: {limit} asked, but there are only {len(pairs)} pairs")
+    return pairs[:limit]
+
+
 def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> list[Pair]:
     """The first `limit` synthetic pairs in generation order (the seeded passage order), so scales nest."""
     if limit == 0:
@@ -51,6 +66,22 @@ def synthetic_pairs(augmented_dir: Path, dataset: BeirDataset, limit: int) -> li
     if len(pairs) < limit:
         raise AugirError(f"train.augmented_pairs: {limit} asked, but {augmented_dir} holds only {len(pairs)} pairs"
                          f"{_generated_note(augmented_dir)}: ask for at most {len(pairs)}, or generate for more passages")
+    return pairs[:limit]
+
+
+def infused_pairs(infused_dir: Path, dataset: BeirDataset, limit: int) -> list[Pair]:
+    """The first `limit` infused pairs: a real training query's text with a passage infusion gave it."""
+    if limit == 0:
+        return []
+    from augir.infusion.infuse import read_infused
+
+    pairs = []
+    for query_id, doc_id, _ in read_infused(infused_dir):
+        if query_id not in dataset.queries or doc_id not in dataset.corpus:
+            raise AugirError(f"{infused_dir}: pair ({query_id}, {doc_id}) names a query or passage the dataset lacks")
+        pairs.append(Pair(dataset.queries[query_id], document_text(dataset.corpus[doc_id]), "infused"))
+    if len(pairs) < limit:
+        raise AugirError(f"train.infused_pairs: {limit} asked, but {infused_dir} holds only {len(pairs)} pairs")
     return pairs[:limit]
 
 

@@ -255,7 +255,7 @@ def test_an_unknown_grid_name_lists_the_grids(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     assert main(["grid", "nope", "--dry-run"]) == 1
     err = capsys.readouterr().err
-    assert "no grid 'nope'" in err and "(grids here: cpu-study, paper" in err
+    assert "no grid 'nope'" in err and "(grids here: cpu-study, infusion, paper" in err
 
 
 # ------------------------------------------------------------------------------------------------- a real grid run
@@ -379,3 +379,16 @@ def test_dry_run_warns_about_a_generator_whose_optional_package_is_missing(capsy
     grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
     cells = sum(1 for cell in grid.cells if cell.get("augment.generator") == "gemma3-270m")
     assert warnings[0].startswith(f"# warning: {cells} of {len(grid.cells)} cells use augment.generator gemma3-270m")
+
+
+def test_infusion_grid_compares_plain_infused_and_both_at_two_scales_on_one_augmentation():
+    grid = load_grid(find_grid("infusion", REPO), REPO / "params.yaml")
+    cells = grid.cells
+    assert grid.augmentations() == 1  # every cell shares one generation (and so one infusion)
+    scales = [(c["train.augmented_pairs"], c["train.infused_pairs"]) for c in cells]
+    assert scales == [(0, 0), (0, 0), (100, 0), (0, 100), (100, 100), (250, 0), (0, 250), (250, 250)]
+    assert [c.get("train.epochs") for c in cells[:2]] == [0, None]  # zero-shot, then no augmentation
+    assert all(c["infuse.method"] == "skim" and c["augment.num_passages"] == 400 for c in cells)
+    for cell in cells:
+        load_params_cell = Params.model_validate(apply_cell(_params_data(), cell))
+        assert load_params_cell.train.infused_pairs == cell["train.infused_pairs"]

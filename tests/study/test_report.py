@@ -279,3 +279,18 @@ def test_cli_report_saves_the_reported_experiments(experiments_dir, tmp_path, ca
     assert "saved: 8 experiments" in capsys.readouterr().out
     assert main(["report", "--from", "saved", "--out", "again"]) == 0
     assert (tmp_path / "again" / "matrix.csv").read_text() == (tmp_path / "r" / "matrix.csv").read_text()
+
+
+def test_pair_sources_name_what_a_cell_trains_on_and_infused_cells_count_as_augmented():
+    from augir.study.matrix import _kind, pair_sources
+
+    assert pair_sources({"train.augmented_pairs": 0}) == "real"
+    assert pair_sources({"train.augmented_pairs": 100}) == "real + synthetic"
+    assert pair_sources({"train.augmented_pairs": 0, "train.infused_pairs": 50}) == "real + infused"
+    assert pair_sources({"train.real_pairs": 0, "train.augmented_pairs": 100, "train.infused_pairs": 50}) == (
+        "synthetic + infused")
+    assert pair_sources({"train.real_pairs": None, "train.augmented_pairs": 1, "train.infused_pairs": 1}) == (
+        "real + synthetic + infused")
+    assert _kind({"train.augmented_pairs": 0, "train.infused_pairs": 50}) == "augmented"
+    assert _kind({"train.augmented_pairs": 0, "train.infused_pairs": 0}) == "no-augmentation"
+    assert _kind({"train.epochs": 0, "train.infused_pairs": 50}) == "zero-shot"

@@ -1,0 +1,1 @@
+"""Label infusion: synthetic queries give existing training queries new positives (SKIM)."""
