@@ -3,6 +3,7 @@ every number in it is the number in an experiment's metrics file, and the experi
 
 import csv
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,19 @@ def test_the_saved_experiments_are_selected_by_the_grid_from_a_clone_elsewhere(e
     grid = load_grid(REPO / "grids" / "cpu-study.yaml", REPO / "params.yaml")
     monkeypatch.chdir(tmp_path)
     assert len(select_grid(experiments, grid, tmp_path / "another" / "clone")) == len(experiments)
+
+
+def test_the_readmes_rebuild_command_works_from_a_clone_elsewhere(tmp_path, monkeypatch, capsys):
+    """README: `augir report --from results/cpu-study/experiments --grid cpu-study`, as written, from a checkout at
+    another path than the machine that saved the experiments (regression: it found "no finished experiments")."""
+    from augir.cli import main
+
+    clone = tmp_path / "elsewhere" / "augir"
+    shutil.copytree(REPO / "grids", clone / "grids")
+    shutil.copytree(STUDY / "experiments", clone / "results" / "cpu-study" / "experiments")
+    shutil.copy(REPO / "params.yaml", clone / "params.yaml")
+    monkeypatch.chdir(clone)
+    assert main(["report", "--from", "results/cpu-study/experiments", "--grid", "cpu-study", "--out", "rebuilt"]) == 0
+    assert "17 rows" in capsys.readouterr().out
+    for name in ("matrix.csv", "matrix.md"):
+        assert (clone / "rebuilt" / name).read_text() == (STUDY / name).read_text(), name
