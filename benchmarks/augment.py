@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     name, dataset = load_dataset()
-    params = AugmentParams(dataset=name, num_passages=args.passages, batch_size=16)
+    params = AugmentParams(dataset=name, num_passages=args.passages)  # runtime.batch_size defaults to 16
     backend = TransformersBackend.load(params.generator)
     builder = PromptBuilder(dataset, params)
     texts = [backend.render(builder.prompt(job)) for job in plan_jobs(choose_passages(dataset, args.passages, params.seed), params)]

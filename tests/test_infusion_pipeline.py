@@ -19,7 +19,8 @@ def test_dvc_repro_infuses_trains_on_infused_pairs_and_reruns_only_from_infuse(t
     repo = copy_repository(tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["download"]["sources"] = {"tiny": f"local:{tiny_beir_dir}"}
-    params["augment"].update(dataset="tiny", num_passages=8, batch_size=4, max_new_tokens=12)
+    params["augment"].update(dataset="tiny", num_passages=8, max_new_tokens=12)
+    params["runtime"]["batch_size"] = 4
     # Every training query is a neighbour of every synthetic query (cosine >= -1, top 4 of 4): pairs are certain.
     params["infuse"].update(method="skim", encoder="minilm-l6", top_k=4, min_similarity=-1.0)
     params["train"].update(datasets=["tiny"], augmented_pairs=2, infused_pairs=3, batch_size=4)

@@ -40,7 +40,8 @@ def test_dvc_repro_trains_the_judge_and_uses_it_to_filter_and_clean_negatives(tm
     repo = copy_repository(tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["download"]["sources"] = {"tiny": f"local:{dataset}"}
-    params["augment"].update(dataset="tiny", num_passages=8, batch_size=4, max_new_tokens=12)
+    params["augment"].update(dataset="tiny", num_passages=8, max_new_tokens=12)
+    params["runtime"]["batch_size"] = 4
     params["judge"].update(enabled=True, dataset="tiny", base_model=str(base), cosine_encoder=str(tiny_encoder_dir),
                            test_fraction=0.5, max_length=48, batch_size=4, candidates_top_k=8)
     # min_expected_grade 0: a random judge keeps every pair; the test checks the wiring, the benchmark the quality
