@@ -34,3 +34,10 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdout_on
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout if stdout_only else result.stdout + result.stderr
+
+
+def commit_repository(repo: Path, message: str = "small") -> None:
+    """`git init` and one commit of everything: DVC needs a git repository, and experiments need a commit."""
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)

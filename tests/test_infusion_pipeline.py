@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from repo_copy import copy_repository, run
+from repo_copy import commit_repository, copy_repository, run
 
 from augir.fileio import read_jsonl
 
@@ -26,9 +26,7 @@ def test_dvc_repro_infuses_trains_on_infused_pairs_and_reruns_only_from_infuse(t
     params["train"].update(datasets=["tiny"], augmented_pairs=2, infused_pairs=3, batch_size=4)
     params["evaluate"]["datasets"] = ["tiny"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+    commit_repository(repo)
 
     first = run([sys.executable, "-m", "dvc", "repro"], repo)
     for stage in ["augment", "filter", "infuse", "train", "evaluate@tiny"]:

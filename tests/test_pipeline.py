@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from repo_copy import copy_repository, run
+from repo_copy import commit_repository, copy_repository, run
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +27,7 @@ def test_dvc_repro_runs_every_stage_and_train_params_leave_augment_alone(tmp_pat
     repo = copy_repository(tmp_path / "repo")
     params = _small_params(repo, tiny_beir_dir)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+    commit_repository(repo)
 
     first = run([sys.executable, "-m", "dvc", "repro"], repo)
     for stage in ["download@tiny", "augment", "train", "encode@tiny", "evaluate@tiny"]:

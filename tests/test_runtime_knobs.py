@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from repo_copy import copy_repository, run
+from repo_copy import commit_repository, copy_repository, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,9 +32,7 @@ def test_runtime_knobs_leave_augment_up_to_date_and_its_output_unchanged(tmp_pat
     params["train"]["datasets"] = params["evaluate"]["datasets"] = ["tiny"]
     params["runtime"]["batch_size"] = 4
     _write(repo, params)
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+    commit_repository(repo)
     run([sys.executable, "-m", "dvc", "repro", "augment"], repo)
     before = {name: (repo / "data" / "augmented" / name).read_bytes() for name in ["queries.jsonl", "provenance.jsonl"]}
 

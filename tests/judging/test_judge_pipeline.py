@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from repo_copy import copy_repository, run
+from repo_copy import commit_repository, copy_repository, run
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +51,7 @@ def test_dvc_repro_trains_the_judge_and_uses_it_to_filter_and_clean_negatives(tm
     params["train"].update(datasets=["tiny"], model=str(tiny_encoder_dir), augmented_pairs=2, batch_size=4)
     params["evaluate"]["datasets"] = ["tiny"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "small"], repo)
+    commit_repository(repo)
 
     output = run([sys.executable, "-m", "dvc", "repro"], repo)
     for stage in ["judge", "filter", "pairs", "train", "evaluate@tiny"]:
