@@ -45,6 +45,7 @@ def test_dvc_repro_infuses_trains_on_infused_pairs_and_reruns_only_from_infuse(t
     assert weights == sorted(weights, reverse=True)  # ranked: the first N are the most similar
     assert json.loads((repo / "metrics" / "train.json").read_text())["pairs"] == 4 + 2 + 3
 
+    pairs_before = (repo / "data" / "pairs" / "pairs.jsonl").read_text()
     params["infuse"]["top_k"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, stdout_only=True))) == {"infuse"}
@@ -53,6 +54,10 @@ def test_dvc_repro_infuses_trains_on_infused_pairs_and_reruns_only_from_infuse(t
     second = result.stdout + result.stderr
     assert result.returncode == 0, f"exit {result.returncode}:\n{second[-3000:]}"
     assert "Running stage 'augment'" not in second and "Running stage 'filter'" not in second
-    for stage in ["infuse", "train", "evaluate@tiny"]:
+    for stage in ["infuse", "pairs"]:
         assert f"Running stage '{stage}'" in second
+    # train reads the pairs file: it re-runs exactly when the first train.infused_pairs infused pairs changed
+    pairs_changed = (repo / "data" / "pairs" / "pairs.jsonl").read_text() != pairs_before
+    assert ("Running stage 'train'" in second) == pairs_changed
+    assert ("Running stage 'evaluate@tiny'" in second) == pairs_changed
     assert json.loads((repo / "metrics" / "infuse.json").read_text())["candidates"] == 2 * synthetic
