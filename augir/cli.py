@@ -223,6 +223,15 @@ def _grid(args: argparse.Namespace) -> None:
     grid = load_grid(find_grid(args.name, root), args.params)
     if args.shard:
         grid = grid.part(*parse_shard(args.shard))
+    if args.skip_finished:
+        from augir.study.experiments import experiments_from_folder, unfinished_cells
+
+        finished = [exp for folder in args.skip_finished for exp in experiments_from_folder(folder)]
+        params_data = yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}
+        left = unfinished_cells(grid, finished, params_data, root)
+        print(f"# {len(grid.cells) - len(left.cells)} of {len(grid.cells)} cells skipped: finished in "
+              f"{', '.join(map(str, args.skip_finished))}")
+        grid = left
     if args.push and not args.run:
         raise AugirError("--push needs --run (queued experiments are pushed after `dvc exp run --run-all`)")
     queue_grid(grid, yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}, root, dry_run=args.dry_run,
@@ -241,7 +250,9 @@ def _report(args: argparse.Namespace) -> None:
         from augir.study.grid import pull_results
 
         pull_results(args.pull, root, args.all_commits)
-    experiments = experiments_from_folder(args.source) if args.source else experiments_from_dvc(root, args.all_commits)
+    experiments = [exp for folder in args.source or [] for exp in experiments_from_folder(folder)]
+    if not args.source or args.dvc:
+        experiments += experiments_from_dvc(root, args.all_commits)
     title, description = "experiments", ""
     if args.grid:
         from augir.study.grid import find_grid, load_grid
@@ -464,13 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="reuse what other machines ran: `dvc fetch --run-cache` first, each cell with --pull")
     grid.add_argument("--push", metavar="GIT_REMOTE",
                       help="with --run: then push the experiments and the run-cache (`dvc exp push --run-cache`)")
+    grid.add_argument("--skip-finished", type=Path, action="append", metavar="DIR",
+                      help="leave out the cells a finished experiment saved in DIR covers (`augir report "
+                           "--save-experiments DIR`): resume a grid run across machines or sessions (repeatable)")
     grid.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params the grid applies to")
     grid.set_defaults(handler=_grid)
 
     report = commands.add_parser("report", help="the experiment matrix (Markdown, CSV), plots, dvc plots definitions")
     report.add_argument("--grid", help="only the experiments that are cells of this grid (name or file)")
-    report.add_argument("--from", dest="source", type=Path,
-                        help="a folder of experiment folders (params.yaml, metrics/) instead of `dvc exp show`")
+    report.add_argument("--from", dest="source", type=Path, action="append",
+                        help="a folder of experiment folders (params.yaml, metrics/) instead of `dvc exp show` "
+                             "(repeatable)")
+    report.add_argument("--dvc", action="store_true",
+                        help="with --from: also this repository's DVC experiments (a grid run in parts)")
     report.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
     report.add_argument("--pull", metavar="GIT_REMOTE",
                         help="first pull every machine's experiments and their outputs (`dvc exp pull`)")

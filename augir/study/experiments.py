@@ -13,6 +13,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -23,7 +24,7 @@ from augir import layout
 from augir.errors import AugirError
 from augir.fileio import atomic_folder, write_json_atomic, write_text_atomic
 from augir.retrieval.evaluate import PER_QUERY_FILE
-from augir.study.grid import MAPPING_PARAMS, Grid, _absolute_source, _flatten
+from augir.study.grid import MAPPING_PARAMS, Grid, _absolute_source, _flatten, apply_cell
 
 LOCAL = "local:"
 IDENTITY_FILE = "experiment.json"  # in an exported experiment folder: its DVC name and revision
@@ -178,6 +179,29 @@ def select_grid(experiments: list[Experiment], grid: Grid, root: Path = Path("."
     """The experiments that are cells of `grid` (every param the cell sets is equal)."""
     wanted = [_absolute_cell(cell, root) for cell in grid.cells]
     return [exp for exp in experiments if any(same_settings(exp.flat_params(), cell) for cell in wanted)]
+
+
+def is_finished(exp: Experiment) -> bool:
+    """Whether an experiment wrote the metrics of every dataset it evaluates on (its last stage for each)."""
+    datasets = (exp.params.get("evaluate") or {}).get("datasets") or []
+    return bool(datasets) and all((layout.METRICS / f"{name}.json").as_posix() in exp.metrics for name in datasets)
+
+
+def unfinished_cells(grid: Grid, experiments: list[Experiment], params_data: dict[str, Any],
+                     root: Path = Path(".")) -> Grid:
+    """`grid` without the cells a finished experiment already ran: what is left of a grid run that was stopped, or
+    run in parts, on a machine that no longer has its DVC experiments but has them saved (`augir report
+    --save-experiments`). Every param of the cell applied to `params_data` must be equal, not only those the cell
+    sets (a no-augmentation cell sets no `train.epochs` and must not count as done by its zero-shot twin), except
+    the speed knobs (`runtime.*`). The code is not compared: resume only on the commit that ran the finished ones."""
+    done = [exp.flat_params() for exp in experiments if is_finished(exp)]
+
+    def wanted(cell: dict[str, Any]) -> dict[str, Any]:
+        flat = _flatten(apply_cell(params_data, cell))
+        return _absolute_cell({key: value for key, value in flat.items() if not key.startswith("runtime.")}, root)
+
+    cells = [cell for cell in grid.cells if not any(same_settings(params, wanted(cell)) for params in done)]
+    return dataclasses.replace(grid, cells=cells)
 
 
 def _absolute_cell(cell: dict[str, Any], root: Path) -> dict[str, Any]:

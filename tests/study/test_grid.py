@@ -165,6 +165,32 @@ def test_a_list_of_seeds_means_training_seeds(tmp_path):
     assert sorted(c["train.seed"] for c in cells) == [3, 3, 3, 4, 4, 4] and all("augment.seed" not in c for c in cells)
 
 
+def test_skip_finished_leaves_out_the_cells_that_saved_experiments_finished(tmp_path, capsys, monkeypatch):
+    """A grid run in parts or stopped: only cells with no finished experiment (metrics for every evaluation dataset)
+    in the saved folders are run; an unfinished one (its Cranfield metrics missing) is run again."""
+    path = _write_grid(tmp_path, """
+seeds: [0, 1]
+base: {download.sources: {semanlink: semanlink, other: semanlink}, evaluate.datasets: [semanlink, other]}
+axes: {train.model: [minilm-l2], train.augmented_pairs: [100]}
+""")
+    cells = load_grid(path, REPO / "params.yaml").cells
+    assert len(cells) == 6
+    saved = tmp_path / "saved"
+    for number, datasets in ((0, ["semanlink", "other"]), (3, ["semanlink", "other"]), (4, ["semanlink"])):
+        folder = saved / f"{number:02d}-exp"
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "params.yaml").write_text(yaml.safe_dump(apply_cell(_params_data(), cells[number])))
+        for dataset in datasets:
+            (folder / "metrics" / f"{dataset}.json").write_text('{"ndcg_at_10": 0.5}')
+    monkeypatch.chdir(REPO)
+    assert main(["grid", str(path), "--dry-run", "--skip-finished", str(saved)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"# 2 of 6 cells skipped: finished in {saved}"
+    commands = [shlex.split(line) for line in lines if not line.startswith("#")]
+    left = [cell for number, cell in enumerate(cells) if number not in (0, 3)]
+    assert [words[5::2] for words in commands] == [overrides(cell, _params_data(), REPO) for cell in left]
+
+
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
 def test_parts_for_machines_are_disjoint_keep_each_augmentation_whole_and_keep_order(count):
     grid = load_grid(REPO / "grids" / "paper.yaml", REPO / "params.yaml")

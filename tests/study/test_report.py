@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -279,6 +280,20 @@ def test_cli_report_saves_the_reported_experiments(experiments_dir, tmp_path, ca
     assert "saved: 8 experiments" in capsys.readouterr().out
     assert main(["report", "--from", "saved", "--out", "again"]) == 0
     assert (tmp_path / "again" / "matrix.csv").read_text() == (tmp_path / "r" / "matrix.csv").read_text()
+
+
+def test_cli_report_reads_a_grid_run_in_parts_from_several_folders(experiments_dir, tmp_path, capsys, monkeypatch):
+    """`--from` twice (two parts saved on two machines or in two sessions) gives the report of one folder."""
+    monkeypatch.chdir(tmp_path)
+    names = sorted(p.name for p in experiments_dir.iterdir())
+    for part, chosen in (("a", names[::2]), ("b", names[1::2])):
+        for name in chosen:
+            shutil.copytree(experiments_dir / name, tmp_path / part / name)
+    assert main(["report", "--from", str(experiments_dir), "--out", "one"]) == 0
+    assert main(["report", "--from", "a", "--from", "b", "--out", "parts"]) == 0
+    assert (tmp_path / "parts" / "matrix.csv").read_text() == (tmp_path / "one" / "matrix.csv").read_text()
+    assert main(["report", "--from", "a", "--from", "a", "--out", "twice"]) == 0  # the same experiment twice: noted
+    assert "same params as" in capsys.readouterr().out
 
 
 def test_pair_sources_name_what_a_cell_trains_on_and_infused_cells_count_as_augmented():
