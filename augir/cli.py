@@ -129,8 +129,12 @@ def _train(args: argparse.Namespace) -> None:
     from augir.data.beir import load_beir
     from augir.params import TrainParams, validated
     from augir.training.pairs import first_pairs, infused_pairs, real_pairs, synthetic_pairs
-    from augir.training.train import train_encoder
+    from augir.training.launch import inside_launcher, run_distributed
+    from augir.training.train import is_main_process, train_encoder
 
+    if args.processes > 1 and not inside_launcher():
+        run_distributed(args.processes, ["-m", "augir.cli", *args.argv])
+        return
     values = {**_params_section(args, "train"), "datasets": [str(folder) for folder in args.dataset],
               **_flags(args, TRAIN_FLAGS)}
     params = validated(TrainParams, values, "augir train")
@@ -146,7 +150,9 @@ def _train(args: argparse.Namespace) -> None:
             raise AugirError("--infused-pairs needs --infused <output of augir infuse>")
         pairs += infused_pairs(args.infused, datasets[args.dataset[0]], params.infused_pairs)
     stats = train_encoder(pairs, params, args.out, overwrite=args.overwrite)
-    print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps")
+    if is_main_process():
+        print(f"{args.out}: trained on {stats['pairs']} pairs in {stats['steps']} steps ({stats['processes']} "
+              f"process{'es' if stats['processes'] > 1 else ''})")
 
 
 def _judge(args: argparse.Namespace) -> None:
@@ -276,7 +282,7 @@ def _report(args: argparse.Namespace) -> None:
 
 # Each stage's params (augir.params) as flags of its subcommand; their defaults live only in augir.params.
 TRAIN_FLAGS = ("model", "query_prefix", "passage_prefix", "real_pairs", "augmented_pairs", "infused_pairs", "epochs",
-               "batch_size", "learning_rate", "warmup_ratio", "max_seq_length", "seed")
+               "batch_size", "learning_rate", "warmup_ratio", "max_seq_length", "loss", "mini_batch_size", "seed")
 JUDGE_FLAGS = (
     "source_split", "test_fraction", "max_grade", "candidates_top_k", "max_examples", "max_test_examples", "base_model",
     "lora_r", "lora_alpha", "lora_dropout", "epochs", "learning_rate", "batch_size", "max_length", "merged",
@@ -408,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--warmup-ratio", type=float)
     train.add_argument("--max-seq-length", type=int)
     train.add_argument("--seed", type=int)
+    train.add_argument("--loss", choices=["mnrl", "cached_mnrl"], help="default: mnrl")
+    train.add_argument("--mini-batch-size", type=int, help="cached_mnrl: texts per forward pass (default 32)")
+    train.add_argument("--processes", type=int, default=1,
+                       help="data-parallel processes under torchrun (one per GPU); --batch-size stays the global batch")
     train.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
@@ -545,6 +555,7 @@ class _RedactingFormatter(logging.Formatter):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to start the same command again under torchrun
     return run_cli(lambda: args.handler(args))
 
 

@@ -121,6 +121,10 @@ class RuntimeParams(_Strict):
     batch_size: Int = Field(16, ge=1)  # augment: prompts per backend call and per resumable shard
     threads: Int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default (one per core)
     prefix_cache: bool = True  # transformers: compute each strategy's shared prefix once and reuse its KV cache
+    # train: data-parallel processes (torchrun, one per GPU; gloo on CPUs). train.batch_size stays the global batch,
+    # split across them, with in-batch negatives gathered from all: the model is a single process's, within float
+    # tolerance (tests/training/test_distributed.py)
+    train_processes: Int = Field(1, ge=1)
     openai: RuntimeOpenAIParams = RuntimeOpenAIParams()
     vllm: RuntimeVllmParams = RuntimeVllmParams()
 
@@ -188,6 +192,10 @@ class TrainParams(_Strict):
     learning_rate: Number = Field(5e-5, gt=0)
     warmup_ratio: Number = Field(0.1, ge=0, le=1)
     max_seq_length: Int = Field(128, ge=8)
+    # mnrl: MultipleNegativesRankingLoss | cached_mnrl: its GradCache form, the same loss at the memory of
+    # mini_batch_size, for large batches
+    loss: Literal["mnrl", "cached_mnrl"] = "mnrl"
+    mini_batch_size: Int = Field(32, ge=1)  # cached_mnrl: texts per forward pass
     seed: Int = 0
 
 

@@ -1,12 +1,17 @@
 """The train stage: fine-tune a dual encoder on real training pairs plus the first N synthetic pairs.
 
-sentence-transformers' trainer with MultipleNegativesRankingLoss; the no-duplicates batch sampler keeps a
-passage (or query) from appearing twice in one batch, where it would become its own false negative.
+sentence-transformers' trainer with MultipleNegativesRankingLoss (or its cached form); the no-duplicates batch
+sampler keeps a passage (or query) from appearing twice in one batch, where it would become its own false negative.
+
+Under torchrun (augir.training.launch) every process runs this with the same pairs: `train.batch_size` is the
+global batch, split across processes (accelerate's split_batches), and each process's queries meet the negatives
+of the whole batch (the loss's gather_across_devices), so the model is the one a single process trains.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +38,6 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import set_seed
 
     started = time.perf_counter()
@@ -65,6 +69,10 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
                 seed=params.seed,
                 data_seed=params.seed,
                 batch_sampler=BatchSamplers.NO_DUPLICATES,
+                # the sampler's batches are global ones; with one process this changes nothing
+                accelerator_config={"split_batches": True},
+                # accelerate forms a CPU process group (gloo) only when told the run is on CPUs
+                use_cpu=world_size() > 1 and not _has_gpu(),
                 prompts={"query": prefixes.query, "document": prefixes.passage,
                          **{column: prefixes.passage for column in negative_columns}},
                 save_strategy="no",
@@ -76,17 +84,48 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
                 model=encoder,
                 args=args,
                 train_dataset=train_set,
-                loss=MultipleNegativesRankingLoss(encoder),
-                callbacks=_dvclive_callbacks(log_dir),
+                loss=make_loss(encoder, params),
+                callbacks=_dvclive_callbacks(log_dir) if is_main_process() else [],
             )
             result = trainer.train()
         stats.update(steps=result.global_step, final_loss=round(float(result.training_loss), 5))
-    elif log_dir is not None:
+    elif log_dir is not None and is_main_process():
         _log_untrained(log_dir)
-    with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
-        encoder.save(str(staging))
+    stats["processes"] = world_size()
+    if is_main_process():
+        with atomic_folder(out_dir, signature=SIGNATURE, overwrite=overwrite) as staging:
+            encoder.save(str(staging))
     stats["seconds"] = round(time.perf_counter() - started, 2)  # the study's cost column
     return stats
+
+
+def make_loss(encoder: Any, params: TrainParams) -> Any:
+    """The contrastive loss `train.loss` names, its in-batch negatives gathered across processes (a no-op in one)."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if params.loss == "cached_mnrl":
+        return CachedMultipleNegativesRankingLoss(encoder, mini_batch_size=params.mini_batch_size,
+                                                  gather_across_devices=True)
+    return MultipleNegativesRankingLoss(encoder, gather_across_devices=True)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def world_size() -> int:
+    """How many processes train together (torchrun's WORLD_SIZE; 1 outside it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Only the first process writes the model, the logs and the metrics."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _dvclive_callbacks(log_dir: Path | None) -> list[Any]:
