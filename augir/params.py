@@ -217,6 +217,23 @@ class NegativesParams(_Strict):
         return self
 
 
+class LabelsParams(_Strict):
+    """The trained judge as labeller of the training pairs (augir.judging.labels); off without a judge."""
+
+    judge: str | None = None  # a trained judge's folder (models/judge, from the judge stage); None: off
+    top_k: Int = Field(10, ge=1)  # BM25 candidates graded per training query
+    min_grade: Number = Field(0.75, ge=0)  # expected grade at least this: a new positive pair
+    max_negative_grade: Number = Field(0.25, ge=0)  # expected grade under this: a hard negative of the query
+    negatives: Int = Field(0, ge=0)  # the judge's hard negatives per pair; 0: none (pairs only)
+
+    @model_validator(mode="after")
+    def _grades(self) -> LabelsParams:
+        if self.max_negative_grade > self.min_grade:
+            raise ValueError(f"labels.max_negative_grade ({self.max_negative_grade}) must not exceed labels.min_grade "
+                             f"({self.min_grade}): a passage would be both a positive and a negative")
+        return self
+
+
 class EncodeParams(_Strict):
     batch_size: Int = Field(64, ge=1)
     max_seq_length: Int | None = Field(None, ge=8)  # None: the model's own limit
@@ -237,6 +254,7 @@ class Params(_Strict):
     filter: FilterParams = FilterParams()
     judge: JudgeParams = JudgeParams()
     negatives: NegativesParams = NegativesParams()
+    labels: LabelsParams = LabelsParams()
     infuse: InfuseParams = InfuseParams()
     train: TrainParams
     encode: EncodeParams = EncodeParams()
@@ -251,6 +269,9 @@ class Params(_Strict):
         if self.judge.enabled:
             named += [("judge.dataset", self.judge.dataset)]
         named += [("evaluate.datasets", name) for name in self.evaluate.datasets]
+        if self.labels.negatives and self.negatives.count:
+            raise ValueError("labels.negatives and negatives.count: hard negatives come from one of them (set the "
+                             "other to 0)")
         for key, name in named:
             if name not in known:
                 raise ValueError(f"{key}: dataset {name!r} is not in download.sources ({', '.join(sorted(known))})")

@@ -1,5 +1,6 @@
 """DVC stage pairs: the first `train.real_pairs` real pairs of `train.datasets`, `train.augmented_pairs` synthetic
-and `train.infused_pairs` infused ones, with hard negatives where `negatives.count` asks for them."""
+and `train.infused_pairs` infused ones; the judge's labels where `labels.judge` names one; hard negatives where
+`negatives.count` (mined) or `labels.negatives` (the judge's) asks for them."""
 
 import sys
 
@@ -19,6 +20,16 @@ def main() -> None:
     pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
     pairs += infused_pairs(layout.INFUSED, augmented_corpus, params.train.infused_pairs)
     stats = {}
+    if params.labels.judge:
+        from pathlib import Path
+
+        from augir.judging.labels import label_pairs
+        from augir.judging.run import load_trained_judge
+
+        corpus = {f"{name}/{doc_id}": doc for name in params.train.datasets
+                  for doc_id, doc in load_beir(layout.raw(name)).corpus.items()}
+        pairs, stats["labels"] = label_pairs(pairs, corpus, load_trained_judge(Path(params.labels.judge)),
+                                             params.labels)
     if params.negatives.count:
         from pathlib import Path
 

@@ -23,14 +23,14 @@ from augir.fileio import atomic_folder
 
 REAL_SPLIT = "train"
 PAIRS_FILE = "pairs.jsonl"
-SOURCES = ("real", "synthetic", "infused")
+SOURCES = ("real", "synthetic", "infused", "labelled")
 
 
 @dataclass(frozen=True)
 class Pair:
     query: str
     document: str
-    source: str = "real"  # real | synthetic | infused
+    source: str = "real"  # real | synthetic | infused | labelled (the judge's positives, augir.judging.labels)
     negatives: tuple[str, ...] = ()  # hard negatives (augir.training.negatives); none by default
 
 

@@ -1,4 +1,4 @@
-"""`dvc repro` with judge training, the trained judge as filter and judge-cleaned hard negatives, on a tiny config."""
+"""`dvc repro` with judge training, the trained judge as filter, as labeller and cleaning hard negatives, on a tiny config."""
 
 import json
 import sys
@@ -48,6 +48,8 @@ def test_dvc_repro_trains_the_judge_and_uses_it_to_filter_and_clean_negatives(tm
     params["filter"].update(method="judge", judge_model="models/judge", min_expected_grade=0.0)
     params["negatives"].update(count=1, miner=str(tiny_encoder_dir), range_max=8, judge="models/judge",
                                judge_max_grade=1.0)
+    # and as labeller: min_grade 0 makes every graded BM25 candidate a positive (the wiring again, not quality)
+    params["labels"].update(judge="models/judge", top_k=2, min_grade=0.0, max_negative_grade=0.0)
     params["train"].update(datasets=["tiny"], model=str(tiny_encoder_dir), augmented_pairs=2, batch_size=4)
     params["evaluate"]["datasets"] = ["tiny"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -65,5 +67,7 @@ def test_dvc_repro_trains_the_judge_and_uses_it_to_filter_and_clean_negatives(tm
     assert pairs["negatives"]["pairs_with_negatives"] == pairs["pairs"]
     records = [json.loads(line) for line in (repo / "data" / "pairs" / "pairs.jsonl").read_text().splitlines()]
     assert all(len(record["negatives"]) == 1 for record in records)
+    assert pairs["labels"]["graded"] > 0 and pairs["labels"]["positives_added"] == pairs["labels"]["graded"]
+    assert pairs["labelled"] == sum(record["source"] == "labelled" for record in records) > 0
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], repo, stdout_only=True)
     assert "metrics/judge.json" in shown and "quadratic_kappa" in shown  # the agreement is in `dvc exp show`
