@@ -175,7 +175,8 @@ def _encode(args: argparse.Namespace) -> None:
     from augir.retrieval.index import index_corpus
 
     dense = index_corpus(args.model, load_beir(args.dataset), args.out, batch_size=args.batch_size,
-                         max_seq_length=args.max_seq_length, kind=args.index, overwrite=args.overwrite)
+                         max_seq_length=args.max_seq_length, kind=args.index, backend=args.backend,
+                         overwrite=args.overwrite)
     print(f"{args.out}: {len(dense.doc_ids)} documents indexed")
 
 
@@ -196,7 +197,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     prefixes = None
     if args.query_prefix is not None or args.passage_prefix is not None:
         prefixes = Prefixes(query=args.query_prefix or "", passage=args.passage_prefix or "")
-    encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length)
+    encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length, backend=args.backend)
     options = dict(split=args.split, top_k=args.top_k, remove_self_hits=not args.keep_self_hits, batch_size=args.batch_size)
     if args.index:
         run, evaluation = evaluate_split(encoder, load_index(args.index), dataset, **options)
@@ -445,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--batch-size", type=int, default=_default(EncodeParams, "batch_size"))
     encode.add_argument("--max-seq-length", type=int)
     encode.add_argument("--index", choices=["flat_ip"], default=_default(EncodeParams, "index"), help="faiss index type")
+    encode.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
+                        help="openvino: the transformer run by OpenVINO (CPU inference)")
     encode.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     encode.set_defaults(handler=_encode)
 
@@ -454,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default=_default(EvaluateParams, "split"))
     evaluate.add_argument("--out", type=Path, required=True, help="metrics JSON")
     evaluate.add_argument("--index", type=Path, help="a folder written by `augir encode` (else encode now)")
+    evaluate.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
+                          help="openvino: the transformer run by OpenVINO (CPU inference)")
     evaluate.add_argument("--run-dir", type=Path, help="also write the TREC run and per-query scores here")
     evaluate.add_argument("--top-k", type=int, default=_default(EvaluateParams, "top_k"))
     evaluate.add_argument("--batch-size", type=int, default=_default(EncodeParams, "batch_size"))

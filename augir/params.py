@@ -238,6 +238,9 @@ class EncodeParams(_Strict):
     batch_size: Int = Field(64, ge=1)
     max_seq_length: Int | None = Field(None, ge=8)  # None: the model's own limit
     index: Literal["flat_ip"] = "flat_ip"
+    # torch | openvino: the transformer run by OpenVINO on CPUs (faster; embeddings within float error of torch's,
+    # see the README), for encode and evaluate's queries; training is always torch
+    backend: Literal["torch", "openvino"] = "torch"
 
 
 class EvaluateParams(_Strict):

@@ -16,8 +16,9 @@ def main(name: str) -> None:
     params = load_params().encode
     started = time.perf_counter()
     dense = index_corpus(str(layout.RETRIEVER), load_beir(layout.raw(name)), layout.index(name),
-                         batch_size=params.batch_size, max_seq_length=params.max_seq_length, kind=params.index)
-    stats = {"passages": len(dense.doc_ids), "index": params.index, "seconds": round(time.perf_counter() - started, 2)}
+                         batch_size=params.batch_size, max_seq_length=params.max_seq_length, kind=params.index,
+                         backend=params.backend)
+    stats = {"passages": len(dense.doc_ids), "index": params.index, "backend": params.backend, "seconds": round(time.perf_counter() - started, 2)}
     write_json_atomic(layout.encode_metrics(name), with_versions(stats))
 
 

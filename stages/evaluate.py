@@ -18,7 +18,8 @@ def main(name: str) -> None:
     evaluate = params.evaluate
     dataset = load_beir(layout.raw(name), strict=evaluate.strict)
     dataset.split_queries(evaluate.split)  # an unknown split is an error before the model is loaded
-    encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length)
+    encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length,
+                           backend=params.encode.backend)
     run, evaluation = evaluate_split(
         encoder,
         load_index(layout.index(name)),

@@ -54,11 +54,13 @@ def resolve_prefixes(model: str, query_prefix: str | None, passage_prefix: str |
     )
 
 
-def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length: int | None = None, seed: int = 0):
+def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length: int | None = None, seed: int = 0,
+                 backend: str = "torch"):
     """A SentenceTransformer for a built-in name, a local folder or a hub id, with its query/passage prompts set.
 
     Prefixes go into the model's `prompts` so that they are saved with a fine-tuned model and every later
-    `encode_query` / `encode_document` applies them without anyone having to remember.
+    `encode_query` / `encode_document` applies them without anyone having to remember. `backend` openvino runs
+    its transformer with OpenVINO (inference only: augir.retrieval.openvino).
     """
     from sentence_transformers import SentenceTransformer
 
@@ -81,6 +83,12 @@ def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length
         encoder.prompts = {"query": chosen.query, "document": chosen.passage}
     if max_seq_length is not None:
         encoder.max_seq_length = max_seq_length
+    if backend == "openvino":
+        from augir.retrieval.openvino import use_openvino
+
+        encoder = use_openvino(encoder)
+    elif backend != "torch":
+        raise AugirError(f"encode.backend: unknown backend {backend!r}; use torch or openvino")
     return encoder
 
 

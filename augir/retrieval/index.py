@@ -73,13 +73,13 @@ def save_index(dense: DenseIndex, embeddings: np.ndarray, out_dir: Path, *, over
 
 
 def index_corpus(model: str, dataset: BeirDataset, out_dir: Path, *, batch_size: int, max_seq_length: int | None,
-                 kind: str = "flat_ip", overwrite: bool = False) -> DenseIndex:
+                 kind: str = "flat_ip", backend: str = "torch", overwrite: bool = False) -> DenseIndex:
     """What the encode stage does: load the retriever, embed the corpus, save embeddings and index at `out_dir`."""
     from augir.retrieval.encoders import load_encoder
 
     check_replaceable(out_dir, INDEX_FILE, overwrite=overwrite)  # before the expensive part
 
-    encoder = load_encoder(model, max_seq_length=max_seq_length)
+    encoder = load_encoder(model, max_seq_length=max_seq_length, backend=backend)
     doc_ids, embeddings = encode_corpus(encoder, dataset, batch_size)
     dense = build_index(doc_ids, embeddings, kind)
     save_index(dense, embeddings, out_dir, overwrite=overwrite)
