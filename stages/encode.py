@@ -18,7 +18,8 @@ def main(name: str) -> None:
     dense = index_corpus(str(layout.RETRIEVER), load_beir(layout.raw(name)), layout.index(name),
                          batch_size=params.batch_size, max_seq_length=params.max_seq_length, kind=params.index,
                          backend=params.backend)
-    stats = {"passages": len(dense.doc_ids), "index": params.index, "backend": params.backend, "seconds": round(time.perf_counter() - started, 2)}
+    stats = {"passages": len(dense.doc_ids), "index": params.index, "backend": params.backend,
+             "seconds": round(time.perf_counter() - started, 2)}
     write_json_atomic(layout.encode_metrics(name), with_versions(stats))
 
 

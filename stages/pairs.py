@@ -3,6 +3,7 @@ and `train.infused_pairs` infused ones; the judge's labels where `labels.judge` 
 `negatives.count` (mined) or `labels.negatives` (the judge's) asks for them."""
 
 import sys
+from pathlib import Path
 
 from augir import layout
 from augir.cli import run_cli
@@ -14,32 +15,30 @@ from augir.training.pairs import first_pairs, infused_pairs, real_pairs, synthet
 
 def main() -> None:
     params = load_params()
-    real = [pair for name in params.train.datasets for pair in real_pairs(load_beir(layout.raw(name)), name)]
+    train_sets = {name: load_beir(layout.raw(name)) for name in params.train.datasets}
+    real = [pair for name, dataset in train_sets.items() for pair in real_pairs(dataset, name)]
     pairs = first_pairs(real, params.train.real_pairs, "train.real_pairs")
-    augmented_corpus = load_beir(layout.raw(params.augment.dataset))
+    augment_name = params.augment.dataset
+    augmented_corpus = train_sets[augment_name] if augment_name in train_sets else load_beir(layout.raw(augment_name))
     pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
     pairs += infused_pairs(layout.INFUSED, augmented_corpus, params.train.infused_pairs)
     stats = {}
     if params.labels.judge:
-        from pathlib import Path
-
         from augir.judging.labels import label_pairs
         from augir.judging.run import load_trained_judge
 
-        corpus = {f"{name}/{doc_id}": doc for name in params.train.datasets
-                  for doc_id, doc in load_beir(layout.raw(name)).corpus.items()}
+        corpus = {f"{name}/{doc_id}": doc for name, dataset in train_sets.items()
+                  for doc_id, doc in dataset.corpus.items()}
         pairs, stats["labels"] = label_pairs(pairs, corpus, load_trained_judge(Path(params.labels.judge)),
                                              params.labels)
     if params.negatives.count:
-        from pathlib import Path
-
         from augir.data.beir import document_text
         from augir.judging.run import load_trained_judge
         from augir.training.negatives import mine_negatives
 
         judge = load_trained_judge(Path(params.negatives.judge)) if params.negatives.judge else None
-        corpus = sorted({document_text(doc) for name in params.train.datasets
-                         for doc in load_beir(layout.raw(name)).corpus.values()} | {p.document for p in pairs})
+        corpus = sorted({document_text(doc) for dataset in train_sets.values()
+                         for doc in dataset.corpus.values()} | {p.document for p in pairs})
         pairs, mining = mine_negatives(pairs, corpus, params.negatives, judge)
         stats["negatives"] = mining
     write_json_atomic(layout.metrics("pairs"), {**write_pairs(pairs, layout.PAIRS), **stats})

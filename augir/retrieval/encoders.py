@@ -65,7 +65,7 @@ def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length
     from sentence_transformers import SentenceTransformer
 
     if model == "minilm-l6":
-        encoder = SentenceTransformer(str(minilm_path()), device="cpu" if _no_cuda() else None)
+        encoder = SentenceTransformer(str(minilm_path()), device="cpu" if no_cuda() else None)
     elif model == "minilm-l2":
         encoder = _truncated_minilm(num_layers=2)
     elif model == "minilm-random":
@@ -92,7 +92,7 @@ def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length
     return encoder
 
 
-def _no_cuda() -> bool:
+def no_cuda() -> bool:
     import torch
 
     return not torch.cuda.is_available()
@@ -111,7 +111,7 @@ def _truncated_minilm(num_layers: int):
     """all-MiniLM-L6-v2 keeping its first `num_layers` layers: the same tokenizer, pooling and normalisation."""
     from sentence_transformers import SentenceTransformer
 
-    encoder = SentenceTransformer(str(minilm_path()), device="cpu" if _no_cuda() else None)
+    encoder = SentenceTransformer(str(minilm_path()), device="cpu" if no_cuda() else None)
     bert = encoder[0].model
     bert.encoder.layer = bert.encoder.layer[:num_layers]
     bert.config.num_hidden_layers = num_layers
@@ -124,7 +124,7 @@ def _random_minilm(seed: int):
     from sentence_transformers import SentenceTransformer
     from transformers import BertModel
 
-    encoder = SentenceTransformer(str(minilm_path()), device="cpu" if _no_cuda() else None)
+    encoder = SentenceTransformer(str(minilm_path()), device="cpu" if no_cuda() else None)
     torch.manual_seed(seed)
     encoder[0].model = BertModel(encoder[0].model.config)
     return _reloaded(encoder)

@@ -31,8 +31,8 @@ def _transformer(encoder: Any) -> Any:
     return first
 
 
-def use_openvino(encoder: Any, threads: int | None = None) -> Any:
-    """`encoder` with its transformer compiled by OpenVINO for the CPU (`threads`: inference threads, None: all)."""
+def use_openvino(encoder: Any) -> Any:
+    """`encoder` with its transformer compiled by OpenVINO for the CPU."""
     ov = _openvino()
     transformer = _transformer(encoder)
     model = transformer.model.eval()
@@ -40,8 +40,7 @@ def use_openvino(encoder: Any, threads: int | None = None) -> Any:
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
     with torch.no_grad():
         converted = ov.convert_model(model, example_input={name: example[name] for name in names})
-    config = {"INFERENCE_NUM_THREADS": threads} if threads else {}
-    compiled = ov.Core().compile_model(converted, "CPU", config)
+    compiled = ov.Core().compile_model(converted, "CPU")
     transformer.model = OpenVinoModel(compiled, model.config, names)
     return encoder
 

@@ -8,12 +8,12 @@ folders, by the folder's name, since the absolute paths of the machine that ran 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
 import sys
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -196,12 +196,12 @@ def unfinished_cells(grid: Grid, experiments: list[Experiment], params_data: dic
     the speed knobs (`runtime.*`). The code is not compared: resume only on the commit that ran the finished ones."""
     done = [exp.flat_params() for exp in experiments if is_finished(exp)]
 
-    def wanted(cell: dict[str, Any]) -> dict[str, Any]:
+    def is_done(cell: dict[str, Any]) -> bool:
         flat = _flatten(apply_cell(params_data, cell))
-        return _absolute_cell({key: value for key, value in flat.items() if not key.startswith("runtime.")}, root)
+        wanted = _absolute_cell({key: value for key, value in flat.items() if not key.startswith("runtime.")}, root)
+        return any(same_settings(params, wanted) for params in done)
 
-    cells = [cell for cell in grid.cells if not any(same_settings(params, wanted(cell)) for params in done)]
-    return dataclasses.replace(grid, cells=cells)
+    return dataclasses.replace(grid, cells=[cell for cell in grid.cells if not is_done(cell)])
 
 
 def _absolute_cell(cell: dict[str, Any], root: Path) -> dict[str, Any]:

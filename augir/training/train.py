@@ -20,7 +20,7 @@ from typing import Any
 from augir.errors import AugirError
 from augir.fileio import atomic_folder, check_replaceable
 from augir.params import TrainParams
-from augir.retrieval.encoders import load_encoder, resolve_prefixes
+from augir.retrieval.encoders import load_encoder, no_cuda, resolve_prefixes
 from augir.training.pairs import Pair
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def train_encoder(pairs: list[Pair], params: TrainParams, out_dir: Path, log_dir
                 # the sampler's batches are global ones; with one process this changes nothing
                 accelerator_config={"split_batches": True},
                 # accelerate forms a CPU process group (gloo) only when told the run is on CPUs
-                use_cpu=world_size() > 1 and not _has_gpu(),
+                use_cpu=world_size() > 1 and no_cuda(),
                 prompts={"query": prefixes.query, "document": prefixes.passage,
                          **{column: prefixes.passage for column in negative_columns}},
                 save_strategy="no",
@@ -110,12 +110,6 @@ def make_loss(encoder: Any, params: TrainParams) -> Any:
         return CachedMultipleNegativesRankingLoss(encoder, mini_batch_size=params.mini_batch_size,
                                                   gather_across_devices=True)
     return MultipleNegativesRankingLoss(encoder, gather_across_devices=True)
-
-
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def world_size() -> int:
