@@ -281,7 +281,8 @@ def test_an_unknown_grid_name_lists_the_grids(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     assert main(["grid", "nope", "--dry-run"]) == 1
     err = capsys.readouterr().err
-    assert "no grid 'nope'" in err and "(grids here: cpu-study, infusion, paper" in err
+    grids_here = ", ".join(sorted(path.stem for path in (REPO / "grids").glob("*.yaml")))
+    assert "no grid 'nope'" in err and f"(grids here: {grids_here})" in err
 
 
 # ------------------------------------------------------------------------------------------------- a real grid run
