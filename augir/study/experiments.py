@@ -193,13 +193,16 @@ def unfinished_cells(grid: Grid, experiments: list[Experiment], params_data: dic
     run in parts, on a machine that no longer has its DVC experiments but has them saved (`augir report
     --save-experiments`). Every param of the cell applied to `params_data` must be equal, not only those the cell
     sets (a no-augmentation cell sets no `train.epochs` and must not count as done by its zero-shot twin), except
-    the speed knobs (`runtime.*`). The code is not compared: resume only on the commit that ran the finished ones."""
+    the speed knobs (`runtime.*`). A param added to `params.yaml` after an experiment ran (absent from its saved
+    params) is taken to be at its default, which keeps the old behaviour, unless the cell sets it. The code is not
+    compared: resume on a commit whose stages compute what the finished ones computed."""
     done = [exp.flat_params() for exp in experiments if is_finished(exp)]
 
     def is_done(cell: dict[str, Any]) -> bool:
         flat = _flatten(apply_cell(params_data, cell))
         wanted = _absolute_cell({key: value for key, value in flat.items() if not key.startswith("runtime.")}, root)
-        return any(same_settings(params, wanted) for params in done)
+        return any(same_settings(params, {key: value for key, value in wanted.items() if key in params or key in cell})
+                   for params in done)
 
     return dataclasses.replace(grid, cells=[cell for cell in grid.cells if not is_done(cell)])
 

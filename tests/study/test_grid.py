@@ -191,6 +191,32 @@ axes: {train.model: [minilm-l2], train.augmented_pairs: [100]}
     assert [words[5::2] for words in commands] == [overrides(cell, _params_data(), REPO) for cell in left]
 
 
+@pytest.mark.parametrize("backend, skipped", [(None, 3), ("torch", 0), ("openvino", 0)])
+def test_skip_finished_counts_experiments_saved_before_a_param_was_added(backend, skipped, tmp_path, capsys,
+                                                                         monkeypatch):
+    """Regression: cpu-study v2's saved experiments predate `train.loss` and `encode.backend`, and resuming skipped
+    none of them. A param absent from a saved experiment is taken at its default, unless the cell sets it."""
+    base = {"download.sources": {"semanlink": "semanlink"}, "evaluate.datasets": ["semanlink"]}
+    if backend:
+        base["encode.backend"] = backend
+    grid = {"base": base, "axes": {"train.model": ["minilm-l2"], "train.augmented_pairs": [100]}}
+    saved = tmp_path / "saved"
+    old_grid = dict(grid, base={key: value for key, value in base.items() if key != "encode.backend"})
+    old_cells = load_grid(_write_grid(tmp_path, yaml.safe_dump(old_grid), "old.yaml"), REPO / "params.yaml").cells
+    for number, cell in enumerate(old_cells):
+        params = apply_cell(_params_data(), cell)
+        del params["train"]["loss"], params["encode"]["backend"]  # as the code before them wrote its params
+        folder = saved / f"{number:02d}-exp"
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "params.yaml").write_text(yaml.safe_dump(params))
+        (folder / "metrics" / "semanlink.json").write_text('{"ndcg_at_10": 0.5}')
+    path = _write_grid(tmp_path, yaml.safe_dump(grid), "new.yaml")
+    monkeypatch.chdir(REPO)
+    assert main(["grid", str(path), "--dry-run", "--skip-finished", str(saved)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"# {skipped} of 3 cells skipped: finished in {saved}"
+
+
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
 def test_parts_for_machines_are_disjoint_keep_each_augmentation_whole_and_keep_order(count):
     grid = load_grid(REPO / "grids" / "paper.yaml", REPO / "params.yaml")
