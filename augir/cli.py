@@ -171,13 +171,16 @@ def _judge(args: argparse.Namespace) -> None:
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from augir.data.beir import load_beir
-    from augir.retrieval.index import index_corpus
+    from augir.params import EncodeParams, validated
+    from augir.retrieval.index import index_corpus, index_options
 
-    dense = index_corpus(args.model, load_beir(args.dataset), args.out, batch_size=args.batch_size,
-                         max_seq_length=args.max_seq_length, kind=args.index, backend=args.backend,
+    keys = ("index", "train_sample", "seed", "chunk_size", "nprobe", "ef_search")
+    params = validated(EncodeParams, {key: getattr(args, key) for key in keys}, "augir encode")
+    dense = index_corpus(args.model, args.dataset, args.out, batch_size=args.batch_size,
+                         max_seq_length=args.max_seq_length, options=index_options(params), backend=args.backend,
                          overwrite=args.overwrite)
-    print(f"{args.out}: {len(dense.doc_ids)} documents indexed")
+    exact = "exact" if dense.info["exact"] else "approximate"
+    print(f"{args.out}: {len(dense.doc_ids)} documents indexed ({dense.info['index']}, {exact})")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -200,10 +203,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length, backend=args.backend)
     options = dict(split=args.split, top_k=args.top_k, remove_self_hits=not args.keep_self_hits, batch_size=args.batch_size)
     if args.index:
-        run, evaluation = evaluate_split(encoder, load_index(args.index), dataset, **options)
+        dense = load_index(args.index, nprobe=args.nprobe, ef_search=args.ef_search)
+        run, evaluation = evaluate_split(encoder, dense, dataset, **options)
+        search = dense.search_record()
     else:
         run, evaluation = evaluate_model(encoder, dataset, **options)
-    record = metrics_record(evaluation, dataset, split=args.split, top_k=args.top_k)
+        search = {"index": "Flat", "exact": True}  # encoded now into an in-memory exact index
+    record = metrics_record(evaluation, dataset, split=args.split, top_k=args.top_k, search=search)
     if args.run_dir:
         write_run_outputs(run, evaluation, args.run_dir, tag=f"augir-{Path(args.model).name}", overwrite=args.overwrite)
     write_json_atomic(args.out, with_versions(record))
@@ -445,7 +451,17 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--out", type=Path, required=True)
     encode.add_argument("--batch-size", type=int, default=_default(EncodeParams, "batch_size"))
     encode.add_argument("--max-seq-length", type=int)
-    encode.add_argument("--index", choices=["flat_ip"], default=_default(EncodeParams, "index"), help="faiss index type")
+    encode.add_argument("--index", default=_default(EncodeParams, "index"),
+                        help="faiss index-factory string: Flat (exact), HNSW32, IVF256,Flat, IVF256,PQ16, ...")
+    encode.add_argument("--train-sample", type=int, default=_default(EncodeParams, "train_sample"),
+                        help="IVF/PQ: vectors to train on (a seeded sample)")
+    encode.add_argument("--seed", type=int, default=_default(EncodeParams, "seed"), help="seeds the training sample")
+    encode.add_argument("--chunk-size", type=int, default=_default(EncodeParams, "chunk_size"),
+                        help="passages encoded per resumable chunk")
+    encode.add_argument("--nprobe", type=int, default=_default(EncodeParams, "nprobe"),
+                        help="IVF: lists visited per query (recorded; evaluate --nprobe overrides)")
+    encode.add_argument("--ef-search", type=int, default=_default(EncodeParams, "ef_search"),
+                        help="HNSW: search depth (recorded; evaluate --ef-search overrides)")
     encode.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
                         help="openvino: the transformer run by OpenVINO (CPU inference)")
     encode.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
@@ -460,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
                           help="openvino: the transformer run by OpenVINO (CPU inference)")
     evaluate.add_argument("--run-dir", type=Path, help="also write the TREC run and per-query scores here")
+    evaluate.add_argument("--nprobe", type=int, help="with --index IVF: lists visited per query (default: as encoded)")
+    evaluate.add_argument("--ef-search", type=int, help="with --index HNSW: search depth (default: as encoded)")
     evaluate.add_argument("--top-k", type=int, default=_default(EvaluateParams, "top_k"))
     evaluate.add_argument("--batch-size", type=int, default=_default(EncodeParams, "batch_size"))
     evaluate.add_argument("--max-seq-length", type=int)

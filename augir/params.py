@@ -237,10 +237,28 @@ class LabelsParams(_Strict):
 class EncodeParams(_Strict):
     batch_size: Int = Field(64, ge=1)
     max_seq_length: Int | None = Field(None, ge=8)  # None: the model's own limit
-    index: Literal["flat_ip"] = "flat_ip"
+    # A faiss index-factory string, searched by inner product: Flat (exact; `flat_ip` is its old name), HNSW32,
+    # IVF<lists>,Flat, IVF<lists>,PQ<m>, ... Anything but Flat is approximate and the metrics say so (exact: false).
+    index: str = "Flat"
     # torch | openvino: the transformer run by OpenVINO on CPUs (faster; embeddings within float error of torch's,
     # see the README), for encode and evaluate's queries; training is always torch
     backend: Literal["torch", "openvino"] = "torch"
+    train_sample: Int = Field(100_000, ge=1)  # IVF/PQ: vectors the index trains on (a seeded sample of the corpus)
+    seed: Int = 0  # the training sample and IVF k-means initialisation
+    chunk_size: Int = Field(4096, ge=1)  # passages encoded (and checkpointed) together; the unit of resuming
+    # search depth, read by evaluate (listed in its DVC params, not encode's: changing it re-runs only the search)
+    nprobe: Int = Field(16, ge=1)  # IVF: inverted lists visited per query
+    ef_search: Int = Field(128, ge=1)  # HNSW: candidate list size (faiss uses at least top_k)
+
+    @field_validator("index")
+    @classmethod
+    def _factory_string(cls, value: str) -> str:
+        from augir.retrieval.factory import canonical_factory
+
+        try:
+            return canonical_factory(value)
+        except AugirError as error:
+            raise ValueError(str(error).removeprefix("encode.index: ")) from None
 
 
 class EvaluateParams(_Strict):

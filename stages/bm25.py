@@ -11,7 +11,7 @@ from augir.cli import run_cli
 from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.retrieval.evaluate import evaluate_bm25, metrics_record, write_run_outputs
+from augir.retrieval.evaluate import BM25_SEARCH, evaluate_bm25, metrics_record, write_run_outputs
 from augir.versions import with_versions
 
 
@@ -20,7 +20,8 @@ def main(name: str) -> None:
     dataset = load_beir(layout.raw(name), strict=params.strict)
     run, evaluation = evaluate_bm25(dataset, split=params.split, top_k=params.top_k, remove_self_hits=params.remove_self_hits)
     write_run_outputs(run, evaluation, layout.bm25_evaluation(name), tag="bm25s")
-    record = {**metrics_record(evaluation, dataset, split=params.split, top_k=params.top_k), "retriever": "bm25s"}
+    record = {**metrics_record(evaluation, dataset, split=params.split, top_k=params.top_k, search=BM25_SEARCH),
+              "retriever": "bm25s"}
     write_json_atomic(layout.bm25_metrics(name), with_versions(record))
 
 

@@ -5,20 +5,19 @@ import time
 
 from augir import layout
 from augir.cli import run_cli
-from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.retrieval.index import index_corpus
+from augir.retrieval.index import index_corpus, index_options
 from augir.versions import with_versions
 
 
 def main(name: str) -> None:
     params = load_params().encode
     started = time.perf_counter()
-    dense = index_corpus(str(layout.RETRIEVER), load_beir(layout.raw(name)), layout.index(name),
-                         batch_size=params.batch_size, max_seq_length=params.max_seq_length, kind=params.index,
+    dense = index_corpus(str(layout.RETRIEVER), layout.raw(name), layout.index(name),
+                         batch_size=params.batch_size, max_seq_length=params.max_seq_length, options=index_options(params),
                          backend=params.backend)
-    stats = {"passages": len(dense.doc_ids), "index": params.index, "backend": params.backend,
+    stats = {"passages": len(dense.doc_ids), **dense.info, "backend": params.backend,
              "seconds": round(time.perf_counter() - started, 2)}
     write_json_atomic(layout.encode_metrics(name), with_versions(stats))
 

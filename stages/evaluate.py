@@ -20,9 +20,10 @@ def main(name: str) -> None:
     dataset.split_queries(evaluate.split)  # an unknown split is an error before the model is loaded
     encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length,
                            backend=params.encode.backend)
+    dense = load_index(layout.index(name), nprobe=params.encode.nprobe, ef_search=params.encode.ef_search)
     run, evaluation = evaluate_split(
         encoder,
-        load_index(layout.index(name)),
+        dense,
         dataset,
         split=evaluate.split,
         top_k=evaluate.top_k,
@@ -30,7 +31,7 @@ def main(name: str) -> None:
         batch_size=params.encode.batch_size,
     )
     write_run_outputs(run, evaluation, layout.evaluation(name), tag="augir")
-    record = metrics_record(evaluation, dataset, split=evaluate.split, top_k=evaluate.top_k)
+    record = metrics_record(evaluation, dataset, split=evaluate.split, top_k=evaluate.top_k, search=dense.search_record())
     write_json_atomic(layout.metrics(name), with_versions(record))
 
 

@@ -232,6 +232,30 @@ def read_corpus(path: Path) -> dict[str, Document]:
     return corpus
 
 
+def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
+    """Yield ``(document id, passage text)`` in file order, validating as `read_corpus` does, without holding the texts.
+
+    For the encode stage: only the ids are kept (to refuse duplicates), so memory grows with the number of ids,
+    not with the corpus' text. Stages that need documents by id use `read_corpus`.
+    """
+    path = Path(path)
+    first_line: dict[str, int] = {}
+    empty: list[int] = []
+    for lineno, obj in read_jsonl_lines(path):
+        doc = document_from_record(obj, f"{path}:{lineno}")
+        if doc.id in first_line:
+            raise AugirError(f"{path}:{lineno}: duplicate document id {doc.id!r} (first on line {first_line[doc.id]})")
+        first_line[doc.id] = lineno
+        text = document_text(doc)
+        if not text:
+            empty.append(lineno)
+        yield doc.id, text
+    if not first_line:
+        raise AugirError(f"{path}: the corpus has no documents")
+    if empty:
+        _log.warning("%s: %d documents have neither title nor text (first on line %d)", path, len(empty), empty[0])
+
+
 def read_queries(path: Path) -> dict[str, str]:
     path = Path(path)
     queries: dict[str, str] = {}

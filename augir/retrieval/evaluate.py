@@ -41,9 +41,17 @@ def evaluate_model(
     )
 
 
-def metrics_record(evaluation: Evaluation, dataset: BeirDataset, *, split: str, top_k: int) -> dict[str, Any]:
-    """What metrics/<name>.json holds: the means, the settings, and how many judgments name unknown ids."""
-    return {**evaluation.to_json_dict(), "split": split, "top_k": top_k, **dataset.unknown_references(split)}
+# BM25 scores every document that shares a term with the query: its top k is exact.
+BM25_SEARCH = {"index": "bm25s", "exact": True}
+
+
+def metrics_record(evaluation: Evaluation, dataset: BeirDataset, *, split: str, top_k: int,
+                   search: dict[str, Any]) -> dict[str, Any]:
+    """What metrics/<name>.json holds: the means, the settings, how the search ran (`exact`, the index) and how many
+    judgments name unknown ids. `search` is required so that no report can leave out whether a run was exact."""
+    if "exact" not in search:
+        raise ValueError("metrics_record: the search record must say whether the search was exact")
+    return {**evaluation.to_json_dict(), "split": split, "top_k": top_k, **search, **dataset.unknown_references(split)}
 
 
 def write_run_outputs(run: dict[str, dict[str, float]], evaluation: Evaluation, out_dir: Path, tag: str, *,

@@ -1,27 +1,58 @@
-"""The encode stage and dense search: corpus embeddings (float32), a faiss index, top-k retrieval."""
+"""The encode stage and dense search: corpus embeddings (float32), a faiss index, top-k retrieval.
+
+The encode stage streams the corpus: texts are read chunk by chunk, encoded straight into a memory-mapped
+`embeddings.npy` (resumable, see `augir.retrieval.chunked`) and added to the index from there in chunks, so
+memory holds the document ids, one chunk and the index itself, never every text. Evaluate reads the index
+memory-mapped where faiss allows it (see `augir.retrieval.factory.mmap_mode`).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from augir.data.beir import BeirDataset, document_text
+from augir.data.beir import CORPUS_FILE, BeirDataset, document_text, iter_corpus
 from augir.errors import AugirError
-from augir.fileio import atomic_folder, check_replaceable
+from augir.fileio import atomic_folder, check_replaceable, write_json_atomic
+from augir.retrieval import factory as factories
+from augir.retrieval.chunked import ChunkPlan, encode_chunks, file_stamp, fingerprint, work_folder
+
+log = logging.getLogger(__name__)
 
 EMBEDDINGS_FILE = "embeddings.npy"
 IDS_FILE = "doc_ids.json"
 INDEX_FILE = "index.faiss"
+INFO_FILE = "index.json"  # the factory string, exactness, training rows and how evaluate may map the file
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """encode.* as the index builder needs them (see augir.params.EncodeParams)."""
+
+    factory: str = factories.EXACT
+    train_sample: int = 100_000
+    seed: int = 0
+    nprobe: int = 16
+    ef_search: int = 128
+    chunk_size: int = 4096
 
 
 @dataclass
 class DenseIndex:
     doc_ids: list[str]
     index: Any  # a faiss index whose row i is doc_ids[i]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def search_record(self) -> dict[str, Any]:
+        """What every evaluation's metrics say about the search: exact or not, which index, with which depth."""
+        keys = ("index", "exact", "index_mmap", "nprobe", "ef_search")
+        return {key: self.info[key] for key in keys if key in self.info}
 
 
 def _normalize(encoder: Any) -> bool:
@@ -29,17 +60,22 @@ def _normalize(encoder: Any) -> bool:
     return getattr(encoder, "similarity_fn_name", "cosine") == "cosine"
 
 
-def encode_corpus(encoder: Any, dataset: BeirDataset, batch_size: int) -> tuple[list[str], np.ndarray]:
-    doc_ids = sorted(dataset.corpus)
-    texts = [document_text(dataset.corpus[doc_id]) for doc_id in doc_ids]
+def _encode_documents(encoder: Any, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
     embeddings = encoder.encode_document(
         texts,
         batch_size=batch_size,
-        show_progress_bar=True,
+        show_progress_bar=progress,
         convert_to_numpy=True,
         normalize_embeddings=_normalize(encoder),
     )
-    return doc_ids, np.ascontiguousarray(embeddings, dtype=np.float32)
+    return np.ascontiguousarray(embeddings, dtype=np.float32)
+
+
+def encode_corpus(encoder: Any, dataset: BeirDataset, batch_size: int) -> tuple[list[str], np.ndarray]:
+    """The whole corpus in memory, in id order: for small corpora searched in one go (filter, `augir evaluate`)."""
+    doc_ids = sorted(dataset.corpus)
+    texts = [document_text(dataset.corpus[doc_id]) for doc_id in doc_ids]
+    return doc_ids, _encode_documents(encoder, texts, batch_size, progress=True)
 
 
 def encode_queries(encoder: Any, queries: dict[str, str], batch_size: int) -> tuple[list[str], np.ndarray]:
@@ -53,46 +89,104 @@ def encode_queries(encoder: Any, queries: dict[str, str], batch_size: int) -> tu
     return query_ids, np.ascontiguousarray(embeddings, dtype=np.float32)
 
 
-def build_index(doc_ids: list[str], embeddings: np.ndarray, kind: str = "flat_ip") -> DenseIndex:
-    import faiss
+def build_faiss_index(embeddings: np.ndarray, options: IndexOptions) -> tuple[Any, dict[str, Any]]:
+    """Train (on a seeded sample) and fill an index from `embeddings`, which may be a memmap: it is read in chunks."""
+    index = factories.make_index(options.factory, embeddings.shape[1])
+    trained = factories.train(index, embeddings, sample=options.train_sample, seed=options.seed)
+    for start in range(0, len(embeddings), options.chunk_size):
+        index.add(np.ascontiguousarray(embeddings[start:start + options.chunk_size], dtype=np.float32))
+    info = {"index": options.factory, "exact": factories.is_exact(index), "rows": int(index.ntotal),
+            "dim": int(embeddings.shape[1]), "train_rows": trained, "index_mmap": factories.mmap_mode(index).mode}
+    info.update(factories.apply_search_params(index, nprobe=options.nprobe, ef_search=options.ef_search))
+    return index, info
 
-    if kind != "flat_ip":
-        raise AugirError(f"encode.index: unknown index {kind!r}; use flat_ip")
-    index = faiss.IndexFlatIP(embeddings.shape[1])
-    index.add(embeddings)
-    return DenseIndex(doc_ids=doc_ids, index=index)
+
+def build_index(doc_ids: list[str], embeddings: np.ndarray, kind: str = factories.EXACT,
+                options: IndexOptions | None = None) -> DenseIndex:
+    chosen = options or IndexOptions(factory=factories.canonical_factory(kind))
+    index, info = build_faiss_index(embeddings, chosen)
+    return DenseIndex(doc_ids=doc_ids, index=index, info=info)
 
 
-def save_index(dense: DenseIndex, embeddings: np.ndarray, out_dir: Path, *, overwrite: bool = False) -> None:
+def save_index(dense: DenseIndex, embeddings: np.ndarray | Path, out_dir: Path, *, overwrite: bool = False) -> None:
+    """Write the folder whole; `embeddings` given as a path (the encode work file) is moved in, not copied."""
     import faiss
 
     with atomic_folder(out_dir, signature=INDEX_FILE, overwrite=overwrite) as staging:
-        np.save(staging / EMBEDDINGS_FILE, embeddings)
+        if isinstance(embeddings, Path):
+            os.replace(embeddings, staging / EMBEDDINGS_FILE)
+        else:
+            np.save(staging / EMBEDDINGS_FILE, embeddings)
         (staging / IDS_FILE).write_text(json.dumps(dense.doc_ids), encoding="utf-8")
         faiss.write_index(dense.index, str(staging / INDEX_FILE))
+        write_json_atomic(staging / INFO_FILE, dense.info)
 
 
-def index_corpus(model: str, dataset: BeirDataset, out_dir: Path, *, batch_size: int, max_seq_length: int | None,
-                 kind: str = "flat_ip", backend: str = "torch", overwrite: bool = False) -> DenseIndex:
-    """What the encode stage does: load the retriever, embed the corpus, save embeddings and index at `out_dir`."""
+def corpus_ids(corpus_path: Path) -> list[str]:
+    """Pass one over the corpus: its ids in file order, every record validated, no text kept."""
+    return [doc_id for doc_id, _ in iter_corpus(corpus_path)]
+
+
+def index_corpus(model: str, corpus: Path, out_dir: Path, *, batch_size: int, max_seq_length: int | None,
+                 options: IndexOptions | None = None, backend: str = "torch", overwrite: bool = False) -> DenseIndex:
+    """What the encode stage does: embed a BEIR folder's corpus (streamed, resumable), index it, save at `out_dir`."""
     from augir.retrieval.encoders import load_encoder
 
+    options = options or IndexOptions()
+    corpus_path = corpus / CORPUS_FILE if Path(corpus).is_dir() else Path(corpus)
     check_replaceable(out_dir, INDEX_FILE, overwrite=overwrite)  # before the expensive part
+    factories.canonical_factory(options.factory)  # a bad string fails before the model is loaded
+    doc_ids = corpus_ids(corpus_path)
 
     encoder = load_encoder(model, max_seq_length=max_seq_length, backend=backend)
-    doc_ids, embeddings = encode_corpus(encoder, dataset, batch_size)
-    dense = build_index(doc_ids, embeddings, kind)
-    save_index(dense, embeddings, out_dir, overwrite=overwrite)
+    dim = encoder.get_embedding_dimension()
+    plan = ChunkPlan(rows=len(doc_ids), dim=dim, chunk_size=options.chunk_size,
+                     fingerprint=fingerprint(file_stamp(Path(model)), file_stamp(corpus_path), max_seq_length,
+                                             batch_size, _normalize(encoder)))
+    work = work_folder(Path(out_dir))
+    path = encode_chunks(lambda texts: _encode_documents(encoder, texts, batch_size, progress=False),
+                         (text for _, text in iter_corpus(corpus_path)), plan, work)
+    index, info = build_faiss_index(np.load(path, mmap_mode="r"), options)
+    dense = DenseIndex(doc_ids=doc_ids, index=index, info=info)
+    save_index(dense, path, out_dir, overwrite=overwrite)
+    for leftover in work.iterdir():
+        leftover.unlink()
+    work.rmdir()
     return dense
 
 
-def load_index(folder: Path) -> DenseIndex:
+def read_index_file(path: Path, info: dict[str, Any]) -> tuple[Any, str]:
+    """The index memory-mapped where its kind allows (what encode recorded), else read whole; returns it and the mode."""
     import faiss
 
+    mode = info.get("index_mmap", "none")
+    if mode in ("full", "partial"):
+        # IVF maps its inverted lists; flat-code indexes (Flat, PQ, and HNSW's vectors) map their codes.
+        flag = faiss.IO_FLAG_MMAP if info.get("index", "").startswith("IVF") else faiss.IO_FLAG_MMAP_IFC
+        try:
+            return faiss.read_index(str(path), flag), mode
+        except RuntimeError as error:
+            log.warning("%s: cannot be memory-mapped (%s); reading it whole", path, factories.faiss_message(error))
+    else:
+        log.warning("%s: a %s index cannot be memory-mapped; reading it whole", path, info.get("index", "faiss"))
+    return faiss.read_index(str(path)), "none"
+
+
+def load_index(folder: Path, *, nprobe: int | None = None, ef_search: int | None = None) -> DenseIndex:
+    """The encoded index, searched with the depth given (else the one encode recorded)."""
     if not (folder / INDEX_FILE).is_file():
         raise AugirError(f"{folder}: no {INDEX_FILE}; run the encode stage first")
     doc_ids = json.loads((folder / IDS_FILE).read_text(encoding="utf-8"))
-    return DenseIndex(doc_ids=doc_ids, index=faiss.read_index(str(folder / INDEX_FILE)))
+    info_path = folder / INFO_FILE
+    # Folders written before factory strings hold an exact IndexFlatIP and no index.json; its codes map fine.
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {
+        "index": factories.EXACT, "exact": True, "index_mmap": "full"}
+    index, mode = read_index_file(folder / INDEX_FILE, info)
+    defaults = IndexOptions()
+    depth = {"nprobe": nprobe or info.pop("nprobe", defaults.nprobe),
+             "ef_search": ef_search or info.pop("ef_search", defaults.ef_search)}
+    info = {**info, "index_mmap": mode, **factories.apply_search_params(index, **depth)}
+    return DenseIndex(doc_ids=doc_ids, index=index, info=info)
 
 
 def search(dense: DenseIndex, query_ids: list[str], query_embeddings: np.ndarray, top_k: int) -> dict[str, dict[str, float]]:
@@ -103,3 +197,9 @@ def search(dense: DenseIndex, query_ids: list[str], query_embeddings: np.ndarray
         query_id: {dense.doc_ids[row]: float(score) for row, score in zip(rows[i], scores[i]) if row >= 0}
         for i, query_id in enumerate(query_ids)
     }
+
+
+def index_options(params: Any) -> IndexOptions:
+    """IndexOptions from an EncodeParams (or any object with its attributes: the CLI's arguments)."""
+    return IndexOptions(factory=factories.canonical_factory(params.index), train_sample=params.train_sample,
+                        seed=params.seed, nprobe=params.nprobe, ef_search=params.ef_search, chunk_size=params.chunk_size)
