@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--work-root", type=Path, default=Path("/tmp/augir-index-memory"))
     parser.add_argument("--out", type=Path, default=RESULTS / "index_memory.json")
+    parser.add_argument("--indexes", nargs="+", default=list(INDEXES))
     parser.add_argument("--phase")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--index")
@@ -176,28 +177,33 @@ def main() -> None:
     for size in args.sizes:
         work = args.work_root / str(size)
         write_corpus(work, size)
-        phases = [("read_dict", None), ("read_stream", None), ("encode", None), ("encode_model_slice", None)]
-        for phase, index in phases + [("build", name) for name in INDEXES]:
-            row = {"passages": size, **measure(phase, work, index)}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            _write(args, rows)
-        (work / "mmap.json").write_text(json.dumps({r["index"]: r["index_mmap"] for r in rows
-                                                    if r["phase"] == "build" and r["passages"] == size}))
-        for name in INDEXES:
-            row = {"passages": size, **measure("search", work, name)}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            _write(args, rows)
-        slice_row = next(r for r in rows if r["passages"] == size and r["phase"] == "encode_model_slice")
+        for phase in ("read_dict", "read_stream", "encode"):
+            _measured(args, rows, size, phase, work)
+        # Each index is searched right after it is built, cheapest first, so a run cut short keeps whole pairs.
+        mmap: dict[str, str] = {}
+        for name in args.indexes:
+            mmap[name] = _measured(args, rows, size, "build", work, name)["index_mmap"]
+            (work / "mmap.json").write_text(json.dumps(mmap))
+            _measured(args, rows, size, "search", work, name)
+        slice_row = _measured(args, rows, size, "encode_model_slice", work)
         slice_row["extrapolated_seconds"] = round(slice_row["seconds"] * size / SLICE, 1)
         _write(args, rows)
     print(f"wrote {args.out}")
 
 
+def _measured(args: argparse.Namespace, rows: list[dict], size: int, phase: str, work: Path,
+              index: str | None = None) -> dict:
+    row = {"passages": size, **measure(phase, work, index)}
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+    _write(args, rows)
+    return row
+
+
 def _write(args: argparse.Namespace, rows: list[dict]) -> None:
     """Written after every phase, so an interrupted run keeps what it measured."""
     result = {"sizes": args.sizes, "dim": DIM, "train_sample": TRAIN_SAMPLE, "queries": QUERIES, "rows": rows,
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
               "ratios_largest_over_smallest": _ratios(rows, args.sizes), "cpus": len(os.sched_getaffinity(0)),
               "load_average": list(os.getloadavg()),
               "note": "each phase in a fresh process; peak_rss_mb includes touched pages of memory-mapped files"}
