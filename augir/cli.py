@@ -178,7 +178,7 @@ def _encode(args: argparse.Namespace) -> None:
     params = validated(EncodeParams, {key: getattr(args, key) for key in keys}, "augir encode")
     dense = index_corpus(args.model, args.dataset, args.out, batch_size=args.batch_size,
                          max_seq_length=args.max_seq_length, options=index_options(params), backend=args.backend,
-                         overwrite=args.overwrite)
+                         devices=args.devices, overwrite=args.overwrite)
     exact = "exact" if dense.info["exact"] else "approximate"
     print(f"{args.out}: {len(dense.doc_ids)} documents indexed ({dense.info['index']}, {exact})")
 
@@ -464,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="HNSW: search depth (recorded; evaluate --ef-search overrides)")
     encode.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
                         help="openvino: the transformer run by OpenVINO (CPU inference)")
+    encode.add_argument("--devices", nargs="+", metavar="DEVICE",
+                        help="encode across one process per device, e.g. cuda:0 cuda:1 (runtime.encode_devices)")
     encode.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
     encode.set_defaults(handler=_encode)
 

@@ -125,6 +125,9 @@ class RuntimeParams(_Strict):
     # split across them, with in-batch negatives gathered from all: the model is a single process's, within float
     # tolerance (tests/training/test_distributed.py)
     train_processes: Int = Field(1, ge=1)
+    # encode: one process per device for the corpus (sentence-transformers' multi-process pool), e.g. [cuda:0,
+    # cuda:1]; null: this process on its default device. The embeddings are one process's (tests/retrieval)
+    encode_devices: list[str] | None = None
     openai: RuntimeOpenAIParams = RuntimeOpenAIParams()
     vllm: RuntimeVllmParams = RuntimeVllmParams()
 

@@ -12,12 +12,14 @@ from augir.versions import with_versions
 
 
 def main(name: str) -> None:
-    params = load_params().encode
+    all_params = load_params()
+    params = all_params.encode
     started = time.perf_counter()
     dense = index_corpus(str(layout.RETRIEVER), layout.raw(name), layout.index(name),
                          batch_size=params.batch_size, max_seq_length=params.max_seq_length, options=index_options(params),
-                         backend=params.backend)
+                         backend=params.backend, devices=all_params.runtime.encode_devices)
     stats = {"passages": len(dense.doc_ids), **dense.info, "backend": params.backend,
+             "devices": all_params.runtime.encode_devices or "default",
              "seconds": round(time.perf_counter() - started, 2)}
     write_json_atomic(layout.encode_metrics(name), with_versions(stats))
 

@@ -8,11 +8,13 @@ memory-mapped where faiss allows it (see `augir.retrieval.factory.mmap_mode`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -60,15 +62,33 @@ def _normalize(encoder: Any) -> bool:
     return getattr(encoder, "similarity_fn_name", "cosine") == "cosine"
 
 
-def _encode_documents(encoder: Any, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+def _encode_documents(encoder: Any, texts: list[str], batch_size: int, progress: bool,
+                      pool: dict[str, Any] | None = None) -> np.ndarray:
     embeddings = encoder.encode_document(
         texts,
         batch_size=batch_size,
         show_progress_bar=progress,
         convert_to_numpy=True,
         normalize_embeddings=_normalize(encoder),
+        **({"pool": pool} if pool is not None else {}),
     )
     return np.ascontiguousarray(embeddings, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def device_pool(encoder: Any, devices: list[str] | None) -> Iterator[dict[str, Any] | None]:
+    """sentence-transformers' multi-process pool, one process per device (`runtime.encode_devices`), started once
+    for the whole corpus rather than once per chunk; None (encode in this process) for no or one device."""
+    if not devices or len(devices) == 1:
+        if devices:
+            encoder.to(devices[0])
+        yield None
+        return
+    pool = encoder.start_multi_process_pool(target_devices=list(devices))
+    try:
+        yield pool
+    finally:
+        encoder.stop_multi_process_pool(pool)
 
 
 def encode_corpus(encoder: Any, dataset: BeirDataset, batch_size: int) -> tuple[list[str], np.ndarray]:
@@ -128,24 +148,30 @@ def corpus_ids(corpus_path: Path) -> list[str]:
 
 
 def index_corpus(model: str, corpus: Path, out_dir: Path, *, batch_size: int, max_seq_length: int | None,
-                 options: IndexOptions | None = None, backend: str = "torch", overwrite: bool = False) -> DenseIndex:
-    """What the encode stage does: embed a BEIR folder's corpus (streamed, resumable), index it, save at `out_dir`."""
+                 options: IndexOptions | None = None, backend: str = "torch", devices: list[str] | None = None,
+                 overwrite: bool = False) -> DenseIndex:
+    """What the encode stage does: embed a BEIR folder's corpus (streamed, resumable), index it, save at `out_dir`.
+    `devices` (e.g. ["cuda:0", "cuda:1"]) encodes each chunk across one process per device."""
     from augir.retrieval.encoders import load_encoder
 
     options = options or IndexOptions()
     corpus_path = corpus / CORPUS_FILE if Path(corpus).is_dir() else Path(corpus)
     check_replaceable(out_dir, INDEX_FILE, overwrite=overwrite)  # before the expensive part
     factories.canonical_factory(options.factory)  # a bad string fails before the model is loaded
+    if devices and len(devices) > 1 and backend != "torch":
+        raise AugirError(f"runtime.encode_devices: several devices need encode.backend torch, not {backend!r} "
+                         "(OpenVINO uses every CPU core in one process)")
     doc_ids = corpus_ids(corpus_path)
 
     encoder = load_encoder(model, max_seq_length=max_seq_length, backend=backend)
     dim = encoder.get_embedding_dimension()
     plan = ChunkPlan(rows=len(doc_ids), dim=dim, chunk_size=options.chunk_size,
                      fingerprint=fingerprint(file_stamp(Path(model)), file_stamp(corpus_path), max_seq_length,
-                                             batch_size, _normalize(encoder)))
+                                             batch_size, _normalize(encoder), backend))
     work = work_folder(Path(out_dir))
-    path = encode_chunks(lambda texts: _encode_documents(encoder, texts, batch_size, progress=False),
-                         (text for _, text in iter_corpus(corpus_path)), plan, work)
+    with device_pool(encoder, devices) as pool:
+        path = encode_chunks(lambda texts: _encode_documents(encoder, texts, batch_size, progress=False, pool=pool),
+                             (text for _, text in iter_corpus(corpus_path)), plan, work)
     index, info = build_faiss_index(np.load(path, mmap_mode="r"), options)
     dense = DenseIndex(doc_ids=doc_ids, index=index, info=info)
     save_index(dense, path, out_dir, overwrite=overwrite)

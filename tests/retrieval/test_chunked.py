@@ -99,11 +99,11 @@ def test_index_corpus_resumes_an_interrupted_encode(tmp_path, tiny_beir_dir, tin
     calls = []
     real = index_module._encode_documents
 
-    def counting(encoder, texts, batch_size, progress):
+    def counting(encoder, texts, batch_size, progress, pool=None):
         calls.append(list(texts))
         if len(calls) == 2 and not hasattr(counting, "resumed"):
             raise Interrupted
-        return real(encoder, texts, batch_size, progress)
+        return real(encoder, texts, batch_size, progress, pool)
 
     monkeypatch.setattr(index_module, "_encode_documents", counting)
     options = IndexOptions(chunk_size=3)  # 8 documents: chunks of 3, 3, 2
@@ -151,3 +151,36 @@ def test_an_index_folder_from_before_factory_strings_still_loads(tmp_path):
     dense = load_index(folder)
     assert dense.search_record() == {"index": "Flat", "exact": True, "index_mmap": "full"}
     assert dense.index.search(np.array([[0, 1]], dtype=np.float32), 1)[1][0][0] == 1
+
+
+def test_encoding_on_two_processes_gives_one_process_embeddings(tmp_path, tiny_beir_dir, tiny_encoder_dir,
+                                                                monkeypatch):
+    """runtime.encode_devices: two CPU worker processes (sentence-transformers' pool, spawned) give the embeddings
+    and the document order one process gives, chunk by chunk."""
+    from sentence_transformers import SentenceTransformer
+
+    pools, start = [], SentenceTransformer.start_multi_process_pool
+
+    def recording_start(self, target_devices=None):
+        pool = start(self, target_devices=target_devices)
+        pools.append((target_devices, len(pool["processes"])))
+        return pool
+
+    monkeypatch.setattr(SentenceTransformer, "start_multi_process_pool", recording_start)
+    options = IndexOptions(chunk_size=3)
+    single = index_corpus(str(tiny_encoder_dir), tiny_beir_dir, tmp_path / "one", batch_size=2, max_seq_length=None,
+                          options=options)
+    double = index_corpus(str(tiny_encoder_dir), tiny_beir_dir, tmp_path / "two", batch_size=2, max_seq_length=None,
+                          options=options, devices=["cpu", "cpu"])
+    one = np.load(tmp_path / "one" / "embeddings.npy")
+    two = np.load(tmp_path / "two" / "embeddings.npy")
+    assert double.doc_ids == single.doc_ids and one.shape == two.shape == (8, one.shape[1])
+    assert np.abs(one - two).max() < 1e-6 and np.abs(one).max() > 0.01
+    assert pools == [(["cpu", "cpu"], 2)]  # one pool for the three chunks, two worker processes
+
+
+def test_several_devices_with_openvino_is_a_one_line_error(tmp_path, tiny_beir_dir, tiny_encoder_dir):
+    with pytest.raises(AugirError, match="runtime.encode_devices: several devices need encode.backend torch"):
+        index_corpus(str(tiny_encoder_dir), tiny_beir_dir, tmp_path / "index", batch_size=2, max_seq_length=None,
+                     backend="openvino", devices=["cpu", "cpu"])
+    assert not (tmp_path / "index").exists()
