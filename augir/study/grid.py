@@ -23,7 +23,8 @@ A grid file has these keys (all optional but one of `axes`/`include`):
 
 What `augir grid` adds, so that every grid reads the same way and repeats no work:
 - Baselines, always: for every retriever setting, zero-shot (`train.epochs=0`) and fine-tuned without
-  augmentation (`train.augmented_pairs=0`). They take the augmentation settings of the grid's first augmented
+  augmentation (`train.augmented_pairs=0`); the zero-shot cell drops the training-data settings (`negatives.*`,
+  `labels.*`, `judge.*`), and cells that come to the same baseline share it. They take the augmentation settings of the grid's first augmented
   cell, so they add no generation of their own (with no synthetic pairs, those settings do not change training).
   The BM25 baseline is the pipeline's `bm25@<name>` stage, in every experiment.
 - Scale is a subsample: cells that differ only in `train.augmented_pairs` share one augmentation, generated for
@@ -67,6 +68,9 @@ MAPPING_PARAMS = frozenset({"download.sources"})
 AUGMENTATION_PREFIXES = ("augment.", "filter.", "infuse.", "runtime.")
 SCALE = "train.augmented_pairs"
 INFUSED = "train.infused_pairs"  # pairs from label infusion: augmentation too, a second scale beside SCALE
+# What only shapes the training data: a zero-shot cell (nothing trained) drops them, so that cells differing in them
+# share one zero-shot baseline
+TRAINING_DATA_PREFIXES = ("negatives.", "labels.", "judge.")
 EPOCHS = "train.epochs"
 NUM_PASSAGES = "augment.num_passages"
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@][A-Za-z0-9_./:@+-]*")  # Hydra reads these unquoted as the same text
@@ -258,12 +262,17 @@ class _GridReader:
             no_infused = {INFUSED: 0} if any(INFUSED in c for c in cells) else {}
             return {**kept, **reference_augmentation, SCALE: 0, **no_infused, **extra}
 
+        def zero_shot(cell: Cell) -> Cell:
+            kept = {k: v for k, v in baseline(cell, **{EPOCHS: 0}).items() if not k.startswith(TRAINING_DATA_PREFIXES)}
+            return kept
+
         baselines: list[Cell] = []
         for cell in cells:
             no_augmentation = baseline(cell)
-            baselines.append(baseline(cell, **{EPOCHS: 0}))
-            if self.value(no_augmentation, EPOCHS):  # a zero-shot cell is its own no-augmentation baseline
-                baselines.append(no_augmentation)
+            for candidate in (zero_shot(cell), no_augmentation):
+                # a zero-shot cell is its own no-augmentation baseline; cells can share their baselines
+                if candidate not in baselines:
+                    baselines.append(candidate)
         return baselines + augmented
 
     def with_num_passages(self, cells: list[Cell]) -> list[Cell]:

@@ -447,3 +447,21 @@ def test_infusion_grid_compares_plain_infused_and_both_at_two_scales_on_one_augm
     for cell in cells:
         load_params_cell = Params.model_validate(apply_cell(_params_data(), cell))
         assert load_params_cell.train.infused_pairs == cell["train.infused_pairs"]
+
+
+def test_cells_that_differ_only_in_training_data_share_one_zero_shot_baseline(tmp_path):
+    """A zero-shot cell trains nothing: hard negatives and the judge cannot change it, so the three negatives arms
+    of grids/negatives.yaml get one zero-shot experiment, not three (each a full encode and evaluation)."""
+    path = _write_grid(tmp_path, """
+base: {download.sources: {semanlink: semanlink}, evaluate.datasets: [semanlink], train.augmented_pairs: 0}
+axes:
+  negatives:
+    - {negatives.count: 0}
+    - {negatives.count: 1}
+    - {negatives.count: 1, negatives.judge: models/judge, judge.enabled: true}
+""")
+    cells = load_grid(path, REPO / "params.yaml").cells
+    zero_shot = [cell for cell in cells if cell.get("train.epochs") == 0]
+    assert len(zero_shot) == 1 and not any(key.startswith(("negatives.", "judge.")) for key in zero_shot[0])
+    trained = [cell for cell in cells if cell.get("train.epochs") != 0]
+    assert [cell.get("negatives.count") for cell in trained] == [0, 1, 1] and len(cells) == 4
