@@ -28,7 +28,7 @@ from augir import layout
 from augir.errors import AugirError
 from augir.retrieval.metrics import REPORTED_MEASURES
 from augir.study.experiments import Experiment, per_query_path
-from augir.study.grid import AUGMENTATION_PREFIXES, EPOCHS, INFUSED, SCALE, SEED_KINDS
+from augir.study.grid import AUGMENTATION_PREFIXES, EPOCHS, INFUSED, SCALE, SEED_KINDS, TRAINING_DATA_PREFIXES
 from augir.study.statistics import (
     Estimate,
     cell_estimate,
@@ -178,6 +178,8 @@ def _cell_row(group: pd.DataFrame, datasets: list[str], setting_keys: list[str])
     flat = replicates[0].flat_params()
     kind = _kind(flat)
     augmented = kind == "augmented"
+    # hard negatives or judge labels alone generate nothing: no generator, strategy or augment settings to show
+    generated = augmented and (_number(flat.get(SCALE, 0)) > 0 or _number(flat.get(INFUSED, 0)) > 0)
     values = {}
     for d in datasets:
         columns = [f"{d}:{m}" for m in REPORTED_MEASURES if f"{d}:{m}" in group]
@@ -185,10 +187,10 @@ def _cell_row(group: pd.DataFrame, datasets: list[str], setting_keys: list[str])
         values[d] = {c.split(":", 1)[1]: float(v) for c, v in means.items() if not math.isnan(v)}
     return Row(
         experiments=replicates, kind=kind, retriever=_short(flat.get("train.model")),
-        generator=_short(flat.get("augment.generator")) if augmented else None,
-        strategy=flat.get("augment.strategy") if augmented else None,
+        generator=_short(flat.get("augment.generator")) if generated else None,
+        strategy=flat.get("augment.strategy") if generated else None,
         scale=int(_number(flat.get(SCALE))),
-        settings={k: flat.get(k) if augmented or not k.startswith(AUGMENTATION_PREFIXES) else None
+        settings={k: flat.get(k) if generated or not k.startswith(AUGMENTATION_PREFIXES) else None
                   for k in setting_keys},
         synthetic_pairs=0 if not augmented else None,
         values=values,
@@ -320,18 +322,25 @@ def _kind(flat: dict[str, Any]) -> str:
 
 
 def pair_sources(flat: dict[str, Any]) -> str:
-    """What a cell trains on, by source: `real`, `real + synthetic`, `real + infused`, `synthetic + infused`, ..."""
+    """What a cell trains on, by source: `real`, `real + synthetic`, `real + infused`, `synthetic + infused`, ...,
+    and the training data the judge or a miner adds: `+ labelled`, `+ mined negatives` (`(judged)`: cleaned by
+    the judge). A cell with any source but real pairs is compared with its retriever's real-pairs cell."""
     real = flat.get("train.real_pairs")
+    negatives = "mined negatives (judged)" if flat.get("negatives.judge") else "mined negatives"
     sources = [name for name, used in (("real", real is None or _number(real) > 0),
                                        ("synthetic", _number(flat.get(SCALE, 0)) > 0),
-                                       ("infused", _number(flat.get(INFUSED, 0)) > 0)) if used]
+                                       ("infused", _number(flat.get(INFUSED, 0)) > 0),
+                                       ("labelled", bool(flat.get("labels.judge"))),
+                                       (negatives, _number(flat.get("negatives.count", 0)) > 0)) if used]
     return " + ".join(sources) or "none"
 
 
 def _retriever_key(exp: Experiment) -> str:
-    """Everything but the augmentation and the seeds: cells with the same key differ only in their synthetic pairs."""
+    """Everything but the augmentation, the training-data settings (hard negatives, the judge) and the seeds: cells
+    with the same key differ only in what they train on."""
     return _canonical({k: v for k, v in exp.flat_params().items()
-                       if not k.startswith(AUGMENTATION_PREFIXES) and k not in (SCALE, INFUSED, *REPLICATE_KEYS)})
+                       if not k.startswith((*AUGMENTATION_PREFIXES, *TRAINING_DATA_PREFIXES))
+                       and k not in (SCALE, INFUSED, *REPLICATE_KEYS)})
 
 
 def _varying_keys(frame: pd.DataFrame) -> list[str]:

@@ -185,3 +185,34 @@ def test_saved_experiments_from_another_machine_match_the_grid_by_dataset_name(e
     monkeypatch.chdir(params.parent)  # another directory than the one that saved them
     assert main(["report", "--from", str(tmp_path / "saved"), "--grid", str(grid_file), "--out", "r"]) == 0
     assert (params.parent / "r" / "matrix.csv").read_text() == csv_text(build_matrix(experiments, title="g"))
+
+
+def _with_negatives(exp: Experiment, count: int, judge: str | None, scores: list[float], name: str) -> Experiment:
+    params = json.loads(json.dumps(exp.params))
+    params["negatives"] = {"count": count, "judge": judge}
+    params["judge"] = {"enabled": judge is not None}
+    per_query = {measure: dict(zip(QUERIES, scores)) for measure in ("ndcg_at_10", "recall_at_100", "mrr_at_10")}
+    metrics = json.loads(json.dumps(exp.metrics))
+    mean = math.fsum(scores) / len(scores)
+    metrics["metrics/sf.json"].update(ndcg_at_10=mean, recall_at_100=mean, mrr_at_10=mean)
+    files = {"data/eval/sf/per_query.json": json.dumps(per_query)}
+    return Experiment(name, name, params, metrics, lambda path: files.get(path))
+
+
+def test_hard_negatives_and_the_judge_are_compared_with_the_same_retriever_without_them():
+    """grids/negatives.yaml: the arms differ in negatives.* and judge.* only, and each is tested against the cell
+    without hard negatives (real pairs only), paired over queries, with no generator shown."""
+    plain = [_experiment("l2", 0, 0, SCORES[("l2", 0, 0)])]
+    plain[0].params["negatives"] = {"count": 0, "judge": None}
+    plain[0].params["judge"] = {"enabled": False}
+    mined = _with_negatives(plain[0], 1, None, [0.3, 0.5, 0.2, 0.3], "mined")
+    judged = _with_negatives(plain[0], 1, "models/judge", [0.4, 0.4, 0.3, 0.5], "judged")
+    matrix = build_matrix(plain + [mined, judged], correction="none")
+    rows = {row.experiment: row for row in matrix.rows}
+    assert rows[plain[0].name].kind == "no-augmentation"
+    assert rows["mined"].sources == "real + mined negatives" and rows["judged"].sources == "real + mined negatives (judged)"
+    for name, scores in (("mined", [0.3, 0.5, 0.2, 0.3]), ("judged", [0.4, 0.4, 0.3, 0.5])):
+        row = rows[name]
+        assert row.kind == "augmented" and row.reference == plain[0].name and row.generator is None
+        assert row.p_value["sf"] == pytest.approx(stats.ttest_rel(scores, SCORES[("l2", 0, 0)]).pvalue, rel=1e-12)
+        assert row.delta["sf"].mean == pytest.approx(_mean(scores) - _mean(SCORES[("l2", 0, 0)]), abs=1e-15)
