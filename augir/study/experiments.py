@@ -233,9 +233,19 @@ def same_settings(params: dict[str, Any], wanted: dict[str, Any]) -> bool:
             mapping = params.get(parent)
             if not isinstance(mapping, dict) or name not in mapping or not same_source(mapping[name], value):
                 return False
-        elif key not in params or not _equal(params[key], value):
+        elif key not in params or not _equal(_current_name(key, params[key]), _current_name(key, value)):
             return False
     return True
+
+
+def _current_name(key: str, value: Any) -> Any:
+    """A value under the name params.yaml uses now: experiments saved before `encode.index` took factory strings
+    recorded `flat_ip`, the same exact index as `Flat`."""
+    if key == "encode.index" and isinstance(value, str):
+        from augir.retrieval.factory import ALIASES
+
+        return ALIASES.get(value, value)
+    return value
 
 
 def same_source(recorded: Any, wanted: Any) -> bool:

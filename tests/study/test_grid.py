@@ -206,6 +206,7 @@ def test_skip_finished_counts_experiments_saved_before_a_param_was_added(backend
     for number, cell in enumerate(old_cells):
         params = apply_cell(_params_data(), cell)
         del params["train"]["loss"], params["encode"]["backend"]  # as the code before them wrote its params
+        params["encode"]["index"] = "flat_ip"  # the name of Flat before encode.index took factory strings
         folder = saved / f"{number:02d}-exp"
         (folder / "metrics").mkdir(parents=True)
         (folder / "params.yaml").write_text(yaml.safe_dump(params))
