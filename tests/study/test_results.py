@@ -91,3 +91,16 @@ def test_the_readmes_rebuild_command_works_from_a_clone_elsewhere(tmp_path, monk
     assert "17 rows" in capsys.readouterr().out
     for name in ("matrix.csv", "matrix.md"):
         assert (clone / "rebuilt" / name).read_text() == (STUDY / name).read_text(), name
+
+
+def test_the_committed_negatives_report_is_what_augir_report_makes_of_its_experiments(tmp_path):
+    """results/negatives (README, "A fine-tuned judge"): the hard-negatives arms compared with the arm without."""
+    folder = REPO / "results" / "negatives"
+    grid = load_grid(REPO / "grids" / "negatives.yaml", REPO / "params.yaml")
+    experiments = experiments_from_folder(folder / "experiments")
+    write_report(build_matrix(experiments, title=grid.name, description=grid.description), tmp_path)
+    for name in ("matrix.csv", "matrix.md"):
+        assert (tmp_path / name).read_text() == (folder / name).read_text(), name
+    rows = {row["experiment"]: row for row in csv.DictReader((folder / "matrix.csv").open(encoding="utf-8"))}
+    compared = [row for row in rows.values() if row["kind"] == "augmented"]
+    assert len(compared) == 2 and all(rows[row["reference"]]["kind"] == "no-augmentation" for row in compared)
