@@ -254,3 +254,74 @@ def test_executor_and_ray_options_are_runtime_params():
     with pytest.raises(ValueError, match="num_actors"):
         RuntimeParams(ray={"num_actors": 0})
     assert "executor" not in AugmentParams.model_fields  # a runtime knob: never part of augment's identity
+
+
+DRIVER = '''
+import sys, time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+from augir.augmentation.augment import run_augmentation
+from augir.data.beir import load_beir
+from augir.params import AugmentParams, RuntimeParams, RuntimeRayParams
+
+address, beir, generator, out, work = sys.argv[1:]
+
+
+@dataclass
+class Slow:
+    """Each call waits, so that the driver can be killed between shards."""
+
+    seconds: float
+
+    def __call__(self, params, runtime):
+        from augir.augmentation.backends import make_backend
+
+        inner, seconds = make_backend(params, runtime), self.seconds
+
+        class Slowed:
+            name = inner.name
+
+            def complete(self, prompts, seeds, sampling):
+                time.sleep(seconds)
+                return inner.complete(prompts, seeds, sampling)
+
+        return Slowed()
+
+
+ray.init(address=address, log_to_driver=False)
+params = AugmentParams(dataset="tiny", generator=generator, num_passages=8, num_examples=2, max_new_tokens=6, seed=3)
+runtime = RuntimeParams(batch_size=2, threads=1, executor="ray", ray=RuntimeRayParams())
+run_augmentation(load_beir(Path(beir)), params, Path(out), Path(work), runtime=runtime, load_backend=Slow(4.0))
+'''
+
+
+def test_a_driver_killed_mid_run_resumes_with_only_its_unfinished_shards(ray_cluster, tmp_path, tiny_dataset,
+                                                                         tiny_beir_session_dir, generator_dir,
+                                                                         local_output):
+    """The augment stage's process (Ray's driver) is SIGKILLed once a shard is written: the cluster keeps running,
+    and the stage started again regenerates only the shards the dead driver had not written."""
+    import signal
+    import subprocess
+
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    address = ray.get_runtime_context().gcs_address
+    work = tmp_path / "work"
+    driver = subprocess.Popen([sys.executable, str(script), address, str(tiny_beir_session_dir), str(generator_dir),
+                               str(tmp_path / "out"), str(work)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(work.glob("*.jsonl")):
+        assert driver.poll() is None, f"the driver ended before writing a shard: {driver.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no shard written in 240 s"
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    finished = len(list(work.glob("*.jsonl")))
+    assert not (tmp_path / "out").exists() and 1 <= finished < 4
+
+    stats = run_augmentation(tiny_dataset, _params(generator_dir), tmp_path / "out", work, runtime=_runtime())
+    assert stats.generated_now == 2 * (4 - finished)  # only the shards the killed driver had not written
+    assert _read(tmp_path / "out") == local_output
