@@ -62,6 +62,7 @@ def _augment(args: argparse.Namespace) -> None:
         **runtime_section, **_flags(args, RUNTIME_FLAGS),
         "openai": _nested(runtime_section, "openai", _flags(args, RUNTIME_OPENAI_FLAGS, "openai_")),
         "vllm": _nested(runtime_section, "vllm", _flags(args, RUNTIME_VLLM_FLAGS, "vllm_")),
+        "ray": _nested(runtime_section, "ray", _flags(args, RUNTIME_RAY_FLAGS, "ray_")),
     }, "augir augment")
     values = {
         **section, "dataset": str(args.dataset), **_flags(args, AUGMENT_FLAGS),
@@ -306,9 +307,11 @@ AUGMENT_FLAGS = (
 OPENAI_FLAGS = ("base_url", "model", "api_key_env", "timeout_s", "max_retries")
 VLLM_FLAGS = ("dtype",)
 # augir.params.RuntimeParams: speed, not identity
-RUNTIME_FLAGS = ("batch_size", "threads", "prefix_cache")
+RUNTIME_FLAGS = ("batch_size", "threads", "prefix_cache", "executor")
 RUNTIME_OPENAI_FLAGS = ("concurrency", "cache_prompt")
 RUNTIME_VLLM_FLAGS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "enable_prefix_caching")
+RUNTIME_RAY_FLAGS = ("address", "num_actors", "num_cpus_per_actor", "max_restarts", "max_task_retries",
+                     "max_shard_attempts")
 PARAMS_HELP = "read this stage's section of a params file (e.g. params.yaml); flags given here override it"
 
 
@@ -370,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--vllm-gpu-memory-utilization", type=float)
     augment.add_argument("--vllm-dtype")
     augment.add_argument("--vllm-enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None)
+    augment.add_argument("--executor", choices=["local", "ray"],
+                         help="runtime: generate the shards here or on a Ray cluster (extra `ray`; same output)")
+    augment.add_argument("--ray-address", help="runtime: a Ray cluster (default: RAY_ADDRESS, else a local one)")
+    augment.add_argument("--ray-num-actors", type=int, help="runtime: generation actors (vllm: engine replicas)")
+    augment.add_argument("--ray-num-cpus-per-actor", type=float)
+    augment.add_argument("--ray-max-restarts", type=int, help="runtime: times a dead actor is replaced")
+    augment.add_argument("--ray-max-task-retries", type=int, help="runtime: times a dead actor's shard is retried")
+    augment.add_argument("--ray-max-shard-attempts", type=int, help="runtime: tries of a shard that raises")
     augment.add_argument("--params", type=Path, metavar="FILE", help=PARAMS_HELP)
     augment.add_argument("--work-dir", type=Path, help="where finished shards are kept for resuming")
     augment.add_argument("--metrics", type=Path, help="write statistics as JSON here")

@@ -113,6 +113,20 @@ class RuntimeVllmParams(_Strict):
     enable_prefix_caching: bool = True  # vLLM's automatic prefix caching: the shared few-shot prefix computed once
 
 
+class RuntimeRayParams(_Strict):
+    """runtime.executor: ray. Where and how wide, not what: the shards and their bytes are those of the local executor."""
+
+    address: str | None = None  # None: the RAY_ADDRESS variable, else a local cluster started for the run
+    num_actors: Int = Field(2, ge=1)  # CPU: actors, each loading the generator once; vllm backend: engine replicas
+    num_cpus_per_actor: Number = Field(1, gt=0)
+    # An actor that dies (killed, out of memory, node lost) is restarted this many times, and the shard it held is
+    # retried this many times; Ray Data's defaults (-1) would retry a shard that always kills its actor forever.
+    max_restarts: Int = Field(3, ge=0)
+    max_task_retries: Int = Field(3, ge=0)
+    # A shard whose generation raises is tried this many times in its actor before the stage fails naming it.
+    max_shard_attempts: Int = Field(2, ge=1)
+
+
 class RuntimeParams(_Strict):
     """How fast, not what: knobs that change speed only. Stages read them, but no stage lists them as DVC params
     and no shard fingerprint includes them, so changing one (or moving to a bigger machine) regenerates nothing.
@@ -128,8 +142,13 @@ class RuntimeParams(_Strict):
     # encode: one process per device for the corpus (sentence-transformers' multi-process pool), e.g. [cuda:0,
     # cuda:1]; null: this process on its default device. The embeddings are one process's (tests/retrieval)
     encode_devices: list[str] | None = None
+    # Where the shards are generated: in this process, or on a Ray cluster (the same shards, so the same bytes with
+    # greedy decoding on a batch-invariant engine). A runtime knob, not an augment param: moving a run to a cluster
+    # must neither re-run the stage nor invalidate the shards a local run left.
+    executor: Literal["local", "ray"] = "local"
     openai: RuntimeOpenAIParams = RuntimeOpenAIParams()
     vllm: RuntimeVllmParams = RuntimeVllmParams()
+    ray: RuntimeRayParams = RuntimeRayParams()
 
 
 class FilterParams(_Strict):

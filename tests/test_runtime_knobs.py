@@ -17,6 +17,9 @@ KNOBS = {
     "openai": {"concurrency": 9, "cache_prompt": True},
     "vllm": {"tensor_parallel_size": 2, "data_parallel_size": 2, "gpu_memory_utilization": 0.5,
              "enable_prefix_caching": False},
+    "executor": "ray",
+    "ray": {"address": "ray://head:10001", "num_actors": 8, "num_cpus_per_actor": 2, "max_restarts": 0,
+            "max_task_retries": 0, "max_shard_attempts": 1},
 }
 
 

@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tqdm import tqdm
 
@@ -36,6 +36,8 @@ from augir.fileio import atomic_folder, check_replaceable, read_jsonl, write_jso
 from augir.params import AugmentParams, RuntimeParams
 
 log = logging.getLogger(__name__)
+
+BackendLoader = Callable[[AugmentParams, RuntimeParams], Backend]
 
 SIGNATURE = "provenance.jsonl"  # every augmented folder holds it: what may be replaced without --overwrite
 
@@ -66,6 +68,8 @@ class AugmentStats:
     load_seconds: float = 0.0
     passages_requested: int | None = None  # set only when the corpus had fewer passages than asked for
     runtime: dict[str, Any] = field(default_factory=dict)  # the speed knobs this run used (not its identity)
+    # Where it ran: {"name": "local"}, or Ray's version, cluster and actors (see ray_executor.generate_on_ray).
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
 
     def to_json_dict(self) -> dict[str, Any]:
         seconds = self.generation_seconds
@@ -85,6 +89,7 @@ class AugmentStats:
             "cached_prompt_tokens": self.cached_prompt_tokens,
             "prompt_tokens_per_second": round(self.prompt_tokens / seconds, 2) if seconds else 0.0,
             "runtime": self.runtime,
+            "executor": self.executor,
             # only when capped, so that the metrics of runs that got what they asked for stay as they were
             **({"passages_requested": self.passages_requested} if self.passages_requested is not None else {}),
         }
@@ -171,11 +176,14 @@ def run_augmentation(
     runtime: RuntimeParams | None = None,
     *,
     overwrite: bool = False,
+    load_backend: BackendLoader | None = None,
 ) -> AugmentStats:
     """Generate, clean and write the augmented set; resume from finished shards in `work_dir`.
 
-    `runtime` (batch size, threads, ...) changes speed only: it is recorded in the stats, not in the output. An
-    existing `out_dir` that is not an earlier augmented set is refused before anything is generated.
+    `runtime` (batch size, threads, executor, ...) changes speed only: it is recorded in the stats, not in the
+    output. An existing `out_dir` that is not an earlier augmented set is refused before anything is generated.
+    `backend` is used as it is by the local executor; `load_backend(params, runtime)` makes one where none is
+    given (in each actor with `runtime.executor: ray`), `make_backend` by default.
     """
     check_replaceable(out_dir, SIGNATURE, overwrite=overwrite)
     runtime = runtime or RuntimeParams()
@@ -192,28 +200,18 @@ def run_augmentation(
         eligible = " eligible (exclude_judged)" if params.exclude_judged else ""
         log.warning("augment.num_passages: %d asked, but the corpus has only %d%s passages; using %d",
                     params.num_passages, len(passages), eligible, len(passages))
-    shards = []
-    for number, batch in enumerate(tqdm(batches, desc="augment", unit="batch")):
-        prompts = [builder.prompt(job) for job in batch]
-        # Named by everything that determines its content, so a shard is reused only where it is still right.
-        shard = work_dir / f"{number:06d}-{_fingerprint(params, batch, prompts)}.jsonl"
-        shards.append(shard)
-        if shard.exists():
-            continue
-        if backend is None:
-            backend = _timed_load(params, runtime, stats)
-        started = time.perf_counter()
-        completions = backend.complete(prompts, [job.seed for job in batch], sampling_of(params))
-        stats.generation_seconds += time.perf_counter() - started
-        stats.new_tokens += sum(c.new_tokens for c in completions)
-        stats.prompt_tokens += sum(c.prompt_tokens or 0 for c in completions)
-        stats.cached_prompt_tokens += sum(c.cached_prompt_tokens or 0 for c in completions)
-        stats.generated_now += len(batch)
-        partial = shard.with_suffix(".partial")
-        write_jsonl(partial, (_shard_record(j, c) for j, c in zip(batch, completions)))
-        partial.replace(shard)  # a shard exists only once it is complete
+    shards = plan_shards(batches, builder, params, work_dir)
+    pending = [shard for shard in shards if not shard.path.exists()]
+    if runtime.executor == "ray":
+        if backend is not None:
+            raise ValueError("a backend object cannot be sent to Ray actors: pass load_backend instead")
+        from augir.augmentation.ray_executor import generate_on_ray
 
-    generated = {record["query_id"]: record for shard in shards for record in read_jsonl(shard)}
+        stats.executor = generate_on_ray(pending, params, runtime, stats, load_backend=load_backend or _load)
+    else:
+        _generate_locally(pending, params, runtime, stats, backend, load_backend or _load)
+
+    generated = {record["query_id"]: record for shard in shards for record in read_jsonl(shard.path)}
     records = _records(jobs, generated, builder, params, backend_name=params.backend)
     _count(records, stats)
     stats.examples_source = ",".join(sorted({source for _, source in builder.examples.values()})) or "none"
@@ -222,19 +220,66 @@ def run_augmentation(
     return stats
 
 
+@dataclass(frozen=True)
+class Shard:
+    """One batch of jobs, and the file that holds its completions once all of them are generated."""
+
+    number: int
+    path: Path
+    jobs: list[Job]
+    prompts: list[Prompt]
+
+
+def plan_shards(batches: list[list[Job]], builder: PromptBuilder, params: AugmentParams, work_dir: Path) -> list[Shard]:
+    shards = []
+    for number, batch in enumerate(batches):
+        prompts = [builder.prompt(job) for job in batch]
+        # Named by everything that determines its content, so a shard is reused only where it is still right.
+        path = work_dir / f"{number:06d}-{_fingerprint(params, batch, prompts)}.jsonl"
+        shards.append(Shard(number, path, batch, prompts))
+    return shards
+
+
+def write_shard(shard: Shard, completions: list[Completion]) -> None:
+    """The shard's file, all or nothing: whoever generated it (this process or a Ray actor)."""
+    if len(completions) != len(shard.jobs):
+        raise ValueError(f"shard {shard.number}: {len(completions)} completions for {len(shard.jobs)} jobs")
+    partial = shard.path.with_suffix(".partial")
+    write_jsonl(partial, (_shard_record(j, c) for j, c in zip(shard.jobs, completions)))
+    partial.replace(shard.path)  # a shard exists only once it is complete
+
+
+def count_generated(stats: AugmentStats, completions: list[Completion]) -> None:
+    stats.new_tokens += sum(c.new_tokens for c in completions)
+    stats.prompt_tokens += sum(c.prompt_tokens or 0 for c in completions)
+    stats.cached_prompt_tokens += sum(c.cached_prompt_tokens or 0 for c in completions)
+    stats.generated_now += len(completions)
+
+
+def _generate_locally(pending: list[Shard], params: AugmentParams, runtime: RuntimeParams, stats: AugmentStats,
+                      backend: Backend | None, load_backend: BackendLoader) -> None:
+    for shard in tqdm(pending, desc="augment", unit="batch"):
+        if backend is None:
+            started = time.perf_counter()
+            backend = load_backend(params, runtime)
+            stats.load_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        completions = backend.complete(shard.prompts, [job.seed for job in shard.jobs], sampling_of(params))
+        stats.generation_seconds += time.perf_counter() - started
+        count_generated(stats, completions)
+        write_shard(shard, completions)
+
+
 def _shard_record(job: Job, completion: Completion) -> dict[str, Any]:
     # Token counts that do not depend on batching or caching only, so that runtime knobs leave the output unchanged.
     return {"query_id": job.query_id, "raw": completion.text, "prompt_tokens": completion.prompt_tokens,
             "new_tokens": completion.new_tokens}
 
 
-def _timed_load(params: AugmentParams, runtime: RuntimeParams, stats: AugmentStats) -> Backend:
+def _load(params: AugmentParams, runtime: RuntimeParams) -> Backend:
     from augir.augmentation.backends import make_backend
 
-    started = time.perf_counter()
-    backend = make_backend(params, runtime)
-    stats.load_seconds = time.perf_counter() - started
-    return backend
+    return make_backend(params, runtime)
 
 
 def _fingerprint(params: AugmentParams, jobs: list[Job], prompts: list[Prompt]) -> str:
