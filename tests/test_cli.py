@@ -230,7 +230,8 @@ def _flag(key: str) -> str:
 @pytest.mark.parametrize(("command", "model", "elsewhere"), [
     ("download", "DownloadParams", {"sources": "--source"}),
     ("augment", "AugmentParams", {"dataset": "--dataset"}),
-    ("augment", "RuntimeParams", {"train_processes": None}),  # train's knob: `augir train --processes`
+    # train's and encode's knobs: `augir train --processes`, `augir encode --devices`
+    ("augment", "RuntimeParams", {"train_processes": None, "encode_devices": None}),
     ("filter", "FilterParams", {}),
     ("train", "TrainParams", {"datasets": "--dataset"}),
     ("encode", "EncodeParams", {}),
