@@ -213,23 +213,7 @@ def query_from_record(obj: Mapping[str, Any], where: str) -> tuple[str, str]:
 
 
 def read_corpus(path: Path) -> dict[str, Document]:
-    path = Path(path)
-    corpus: dict[str, Document] = {}
-    first_line: dict[str, int] = {}
-    empty: list[int] = []
-    for lineno, obj in read_jsonl_lines(path):
-        doc = document_from_record(obj, f"{path}:{lineno}")
-        if doc.id in corpus:
-            raise AugirError(f"{path}:{lineno}: duplicate document id {doc.id!r} (first on line {first_line[doc.id]})")
-        corpus[doc.id] = doc
-        first_line[doc.id] = lineno
-        if not document_text(doc):
-            empty.append(lineno)
-    if not corpus:
-        raise AugirError(f"{path}: the corpus has no documents")
-    if empty:
-        _log.warning("%s: %d documents have neither title nor text (first on line %d)", path, len(empty), empty[0])
-    return corpus
+    return {doc.id: doc for doc in _validated_documents(Path(path))}
 
 
 def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
@@ -238,7 +222,12 @@ def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
     For the encode stage: only the ids are kept (to refuse duplicates), so memory grows with the number of ids,
     not with the corpus' text. Stages that need documents by id use `read_corpus`.
     """
-    path = Path(path)
+    for doc in _validated_documents(Path(path)):
+        yield doc.id, document_text(doc)
+
+
+def _validated_documents(path: Path) -> Iterator[Document]:
+    """The corpus's documents in file order: duplicate ids and an empty corpus are errors, empty texts a warning."""
     first_line: dict[str, int] = {}
     empty: list[int] = []
     for lineno, obj in read_jsonl_lines(path):
@@ -246,10 +235,9 @@ def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
         if doc.id in first_line:
             raise AugirError(f"{path}:{lineno}: duplicate document id {doc.id!r} (first on line {first_line[doc.id]})")
         first_line[doc.id] = lineno
-        text = document_text(doc)
-        if not text:
+        if not document_text(doc):
             empty.append(lineno)
-        yield doc.id, text
+        yield doc
     if not first_line:
         raise AugirError(f"{path}: the corpus has no documents")
     if empty:
