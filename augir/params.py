@@ -334,6 +334,22 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raise AugirError(f"{path}: {first_problem(error)}") from error
 
 
+def param_defaults(model: type[BaseModel] = Params) -> dict[str, Any]:
+    """Every param that has a default, at that default, nested as in params.yaml (required ones are left out).
+
+    A param is added with the default that keeps what augir did before it existed, so this is also how to read an
+    experiment saved before a param was added (augir.study.matrix)."""
+    defaults: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            defaults[name] = param_defaults(annotation)  # a section: its own defaults, even where it is required
+        elif not info.is_required():
+            value = info.get_default(call_default_factory=True)
+            defaults[name] = value.model_dump() if isinstance(value, BaseModel) else value
+    return defaults
+
+
 def validated(model: type[ModelT], values: dict[str, Any], origin: str) -> ModelT:
     """A params model built from command-line values, with the same one-line errors as params.yaml."""
     try:

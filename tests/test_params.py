@@ -114,3 +114,13 @@ def test_a_count_is_a_number_and_at_least_one_passage_is_asked_for(tmp_path, def
     with pytest.raises(AugirError) as caught:
         load_params(_write(tmp_path, default_params))
     assert str(caught.value) == f"{tmp_path / 'params.yaml'}: {message}"
+
+
+def test_param_defaults_are_the_models_defaults_nested_by_stage():
+    from augir.params import EncodeParams, RuntimeParams, TrainParams, param_defaults
+
+    defaults = param_defaults()
+    assert defaults["train"]["loss"] == TrainParams.model_fields["loss"].default == "mnrl"
+    assert defaults["encode"] == EncodeParams().model_dump()
+    assert defaults["runtime"]["ray"]["max_restarts"] == RuntimeParams().ray.max_restarts
+    assert "datasets" not in defaults["train"] and "sources" not in defaults["download"]  # required: no default

@@ -238,6 +238,31 @@ def same_settings(params: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return True
 
 
+def at_current_params(exp: Experiment) -> Experiment:
+    """The experiment with its params as params.yaml names them now: a param added after it ran (absent from its
+    saved params) at its default (`augir.params.param_defaults`, the value that keeps the old behaviour), an old
+    value name under the current one. Reports compare these, so that a cell saved before `train.loss` existed
+    still pairs with a baseline saved after."""
+    from augir.params import param_defaults
+
+    params = _with_defaults(exp.params, param_defaults())
+    encode = params.get("encode")
+    if isinstance(encode, dict) and "index" in encode:
+        params["encode"] = {**encode, "index": _current_name("encode.index", encode["index"])}
+    return dataclasses.replace(exp, params=params)
+
+
+def _with_defaults(recorded: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    merged = dict(recorded)
+    for key, default in defaults.items():
+        full = f"{prefix}{key}"
+        if key not in merged:
+            merged[key] = default
+        elif isinstance(default, dict) and isinstance(merged[key], dict) and full not in MAPPING_PARAMS:
+            merged[key] = _with_defaults(merged[key], default, full + ".")
+    return merged
+
+
 def _current_name(key: str, value: Any) -> Any:
     """A value under the name params.yaml uses now: experiments saved before `encode.index` took factory strings
     recorded `flat_ip`, the same exact index as `Flat`."""

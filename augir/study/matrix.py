@@ -27,7 +27,7 @@ import pandas as pd
 from augir import layout
 from augir.errors import AugirError
 from augir.retrieval.metrics import REPORTED_MEASURES
-from augir.study.experiments import Experiment, per_query_path
+from augir.study.experiments import Experiment, at_current_params, per_query_path
 from augir.study.grid import AUGMENTATION_PREFIXES, EPOCHS, INFUSED, SCALE, SEED_KINDS, TRAINING_DATA_PREFIXES
 from augir.study.statistics import (
     Estimate,
@@ -103,7 +103,7 @@ def build_matrix(
     _check_choice("interval", interval, INTERVALS)
     _check_choice("correction", correction, CORRECTIONS)
     notes: list[str] = []
-    experiments = _deduplicated(experiments, notes)
+    experiments = _deduplicated([at_current_params(exp) for exp in experiments], notes)
     if not experiments:
         raise AugirError("no finished experiments with metrics: queue and run a grid first (`augir grid <name>`)")
     datasets, roles = _datasets(experiments)

@@ -19,6 +19,7 @@ ray = pytest.importorskip("ray")
 
 from augir.augmentation import ray_executor  # noqa: E402
 from augir.augmentation.augment import choose_passages, run_augmentation  # noqa: E402
+from augir.data.beir import load_beir  # noqa: E402
 from augir.errors import AugirError  # noqa: E402
 from augir.params import AugmentParams, RuntimeParams, RuntimeRayParams  # noqa: E402
 
@@ -65,15 +66,11 @@ def _read(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def local_output(tmp_path_factory, generator_dir) -> dict[str, bytes]:
+def local_output(tmp_path_factory, tiny_beir_session_dir, generator_dir) -> dict[str, bytes]:
     """The local executor's output for the default test params (loaded from the same folder)."""
-    from conftest import TINY_DOCS, TINY_QRELS, TINY_QUERIES
-
-    from augir.data.beir import BeirDataset, Document
-
-    corpus = {doc_id: Document(doc_id, title, text) for doc_id, (title, text) in TINY_DOCS.items()}
-    dataset = BeirDataset(corpus=corpus, queries=dict(TINY_QUERIES),
-                          qrels={split: {q: dict(d) for q, d in judged.items()} for split, judged in TINY_QRELS.items()})
+    # Read through a fixture, not `from conftest import ...`: with the whole suite collected, the module named
+    # `conftest` can be another folder's (it was tests/judging/conftest.py in CI).
+    dataset = load_beir(tiny_beir_session_dir)
     out = tmp_path_factory.mktemp("local")
     run_augmentation(dataset, _params(generator_dir), out / "out", out / "work", runtime=_runtime("local"))
     return _read(out / "out")

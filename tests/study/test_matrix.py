@@ -216,3 +216,32 @@ def test_hard_negatives_and_the_judge_are_compared_with_the_same_retriever_witho
         assert row.kind == "augmented" and row.reference == plain[0].name and row.generator is None
         assert row.p_value["sf"] == pytest.approx(stats.ttest_rel(scores, SCORES[("l2", 0, 0)]).pvalue, rel=1e-12)
         assert row.delta["sf"].mean == pytest.approx(_mean(scores) - _mean(SCORES[("l2", 0, 0)]), abs=1e-15)
+
+
+def test_an_experiment_saved_before_a_param_existed_counts_at_its_default():
+    """Regression (cpu-study v2): baselines saved before train.loss, encode.backend and faiss index names existed
+    found no pair in cells saved after, which record train.loss: mnrl, encode.backend: torch, encode.index: Flat."""
+    old = [_experiment("l2", 0, seed, SCORES[("l2", 0, seed)]) for seed in range(3)]
+    for exp in old:
+        exp.params["encode"] = {"index": "flat_ip"}
+    new = [_experiment("l2", 100, seed, SCORES[("l2", 100, seed)]) for seed in range(2)]
+    # the third replicate of the new cell was saved in the older sitting, without the new params
+    new.append(_experiment("l2", 100, 2, SCORES[("l2", 100, 2)]))
+    for exp in new[:2]:
+        exp.params["train"].update(loss="mnrl", mini_batch_size=32)
+        exp.params["encode"] = {"index": "Flat", "backend": "torch"}
+        exp.params["runtime"] = {"train_processes": 1}
+    matrix = build_matrix(old + new)
+    assert not [note for note in matrix.notes if "BM25" not in note]
+    row = next(r for r in matrix.rows if r.kind == "augmented")
+    assert row.reference == "l2-0-s0" and row.seeds == 3 and not row.settings
+    expected = stats.ttest_rel(_seed_averaged("l2", 100), _seed_averaged("l2", 0)).pvalue
+    assert row.p_value["sf"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_param_set_away_from_its_default_is_still_a_different_retriever():
+    baseline = _experiment("l2", 0, 0, SCORES[("l2", 0, 0)])  # saved before train.loss existed
+    cached = _experiment("l2", 100, 0, SCORES[("l2", 100, 0)])
+    cached.params["train"]["loss"] = "cached_mnrl"
+    matrix = build_matrix([baseline, cached])
+    assert "l2-100-s0: no experiment of the same retriever without augmentation, so no delta" in matrix.notes
