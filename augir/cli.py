@@ -280,7 +280,8 @@ def _report(args: argparse.Namespace) -> None:
     written = write_report(matrix, out)
     if args.save_experiments:
         reported = {exp.rev for row in matrix.rows if row.kind != "bm25" for exp in row.experiments}
-        saved = [exp for exp in experiments if exp.rev in reported]  # duplicates and unfinished ones are not
+        # unfinished ones and duplicates are not saved, nor the second copy of one read both from DVC and a folder
+        saved = list({exp.rev: exp for exp in reversed(experiments) if exp.rev in reported}.values())[::-1]
         save_experiments(saved, args.save_experiments)
         print(f"{args.save_experiments}: {len(saved)} experiments (read back with --from)")
     print(f"{out}: {len(matrix.rows)} rows ({', '.join(sorted(written))})")

@@ -245,3 +245,12 @@ def test_a_param_set_away_from_its_default_is_still_a_different_retriever():
     cached.params["train"]["loss"] = "cached_mnrl"
     matrix = build_matrix([baseline, cached])
     assert "l2-100-s0: no experiment of the same retriever without augmentation, so no delta" in matrix.notes
+
+
+def test_an_experiment_read_twice_is_saved_once(experiments, tmp_path, monkeypatch):
+    """Regression (cpu-study v2): experiments both still in DVC and already saved (`--from saved --dvc`) were saved
+    twice, as two folders of one revision."""
+    save_experiments(experiments, tmp_path / "saved")
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--from", "saved", "--from", "saved", "--out", "r", "--save-experiments", "again"]) == 0
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(p.name for p in (tmp_path / "saved").iterdir())

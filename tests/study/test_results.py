@@ -104,3 +104,18 @@ def test_the_committed_negatives_report_is_what_augir_report_makes_of_its_experi
     rows = {row["experiment"]: row for row in csv.DictReader((folder / "matrix.csv").open(encoding="utf-8"))}
     compared = [row for row in rows.values() if row["kind"] == "augmented"]
     assert len(compared) == 2 and all(rows[row["reference"]]["kind"] == "no-augmentation" for row in compared)
+
+
+def test_cpu_study_v2_part_one_is_what_augir_report_makes_of_its_saved_experiments(tmp_path):
+    """results/cpu-study-v2 (README, "What cpu-study found"), not finished: the partial matrix is rebuilt from the
+    saved experiments, each is a cell of the grid, and every augmented cell pairs with its baseline."""
+    folder = REPO / "results" / "cpu-study-v2"
+    grid = load_grid(REPO / "grids" / "cpu-study-v2.yaml", REPO / "params.yaml")
+    experiments = experiments_from_folder(folder / "experiments")
+    assert len(select_grid(experiments, grid, REPO)) == len(experiments)
+    matrix = build_matrix(experiments, title=grid.name, description=grid.description)
+    write_report(matrix, tmp_path)
+    assert (tmp_path / "matrix.md").read_text() == (folder / "partial-matrix.md").read_text()
+    compared = [row for row in matrix.rows if row.kind == "augmented"]
+    assert compared and all(row.reference for row in compared)
+    assert not [note for note in matrix.notes if "same retriever" in note]
