@@ -68,6 +68,7 @@ def _augment(args: argparse.Namespace) -> None:
         **section, "dataset": str(args.dataset), **_flags(args, AUGMENT_FLAGS),
         "openai": _nested(section, "openai", _flags(args, OPENAI_FLAGS, "openai_")),
         "vllm": _nested(section, "vllm", _flags(args, VLLM_FLAGS, "vllm_")),
+        "ctranslate2": _nested(section, "ctranslate2", _flags(args, CTRANSLATE2_FLAGS, "ctranslate2_")),
     }
     params = validated(AugmentParams, values, "augir augment")
     dataset = load_beir(args.dataset)
@@ -307,6 +308,7 @@ AUGMENT_FLAGS = (
 )
 OPENAI_FLAGS = ("base_url", "model", "api_key_env", "timeout_s", "max_retries")
 VLLM_FLAGS = ("dtype",)
+CTRANSLATE2_FLAGS = ("compute_type", "device")
 # augir.params.RuntimeParams: speed, not identity
 RUNTIME_FLAGS = ("batch_size", "threads", "prefix_cache", "executor")
 RUNTIME_OPENAI_FLAGS = ("concurrency", "cache_prompt")
@@ -339,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--dataset", type=Path, required=True, help="a BEIR folder")
     augment.add_argument("--out", type=Path, required=True)
     augment.add_argument("--generator", help="built-in name (smollm2-135m), folder or hub id")
-    augment.add_argument("--backend", choices=["transformers", "vllm", "openai"])
+    augment.add_argument("--backend", choices=["transformers", "ctranslate2", "vllm", "openai"])
     augment.add_argument("--strategy", choices=["question", "keyword", "claim", "title", "diverse"])
     augment.add_argument("--prompt-format", choices=["completion", "chat"])
     augment.add_argument("--examples", choices=["train", "generic", "none"], help="where few-shot examples come from")
@@ -373,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--vllm-data-parallel-size", type=int)
     augment.add_argument("--vllm-gpu-memory-utilization", type=float)
     augment.add_argument("--vllm-dtype")
+    augment.add_argument("--ctranslate2-compute-type", help="with --backend ctranslate2 (default float32)")
+    augment.add_argument("--ctranslate2-device", help="with --backend ctranslate2: cpu or cuda")
     augment.add_argument("--vllm-enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None)
     augment.add_argument("--executor", choices=["local", "ray"],
                          help="runtime: generate the shards here or on a Ray cluster (extra `ray`; same output)")

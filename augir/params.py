@@ -62,10 +62,18 @@ class VllmParams(_Strict):
     dtype: str = "auto"
 
 
+class CTranslate2Params(_Strict):
+    # float32: the transformers model's arithmetic; the int8 and 16-bit types quantize the weights at load (faster,
+    # other queries). Part of the augmentation's identity, as is the device (its arithmetic differs).
+    compute_type: Literal["float32", "int8", "int8_float32", "int16", "float16", "bfloat16", "int8_float16",
+                          "int8_bfloat16"] = "float32"
+    device: Literal["cpu", "cuda"] = "cpu"
+
+
 class AugmentParams(_Strict):
     dataset: str
     generator: str = "smollm2-135m"
-    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    backend: Literal["transformers", "ctranslate2", "vllm", "openai"] = "transformers"
     strategy: Literal["question", "keyword", "claim", "title", "diverse"] = "question"
     prompt_format: Literal["completion", "chat"] = "completion"
     examples: Literal["train", "generic", "none"] = "train"  # where few-shot examples come from
@@ -90,6 +98,7 @@ class AugmentParams(_Strict):
     source: str | None = Field(None, min_length=1)
     openai: OpenAIParams = OpenAIParams()
     vllm: VllmParams = VllmParams()
+    ctranslate2: CTranslate2Params = CTranslate2Params()
 
     @model_validator(mode="after")
     def _several_queries_need_variety(self) -> AugmentParams:
@@ -98,6 +107,10 @@ class AugmentParams(_Strict):
                 "augment.queries_per_passage > 1 with greedy decoding writes the same query again: "
                 "set augment.temperature > 0 or augment.strategy: diverse"
             )
+        if self.backend == "ctranslate2" and self.temperature > 0:
+            # its random generator lives in its worker threads: set_random_seed cannot seed each passage's draw
+            raise ValueError("augment.backend ctranslate2 decodes greedily only (augment.temperature: 0): its "
+                             "sampling cannot be seeded per passage")
         return self
 
 

@@ -3,7 +3,10 @@
 Engines, all greedy with the default generator (SmolLM2-135M, params.yaml's augment settings, SciFact passages):
 - `today`: augir's transformers path as it was, every prompt computed whole (runtime.prefix_cache: false);
 - `prefix`: the shared instruction + few-shot prefix computed once, its KV cache reused (the new default);
-- `bare`: a plain batched `model.generate` loop over the whole prompts, no augir code (the engine's own call).
+- `bare`: a plain batched `model.generate` loop over the whole prompts, no augir code (the engine's own call);
+- `ct2`, `ct2-int8`: augir's CTranslate2 backend (augment.backend: ctranslate2), float32 or int8, the shared
+  prefix as its cached static prompt; `ct2-bare`: CTranslate2's own `generate_batch` on the whole prompts (extra
+  "ctranslate2"; the model is converted into the weights cache on first use, outside the timed runs).
 Per run: seconds, passages/s, prompt and new tokens/s; per pair: each engine's speed ratio to `today`; medians;
 queries identical to `today`'s out of N; the process's peak memory. Results: benchmarks/results/generation.json.
 
@@ -53,7 +56,19 @@ def bare_generate(backend: TransformersBackend, prompts: list[Prompt], batch_siz
     return texts
 
 
-def augir_generate(backend: TransformersBackend, prompts: list[Prompt], batch_size: int, params: AugmentParams) -> tuple[list[str], dict[str, int]]:
+def ct2_bare_generate(backend: Any, prompts: list[Prompt], batch_size: int, max_new_tokens: int) -> list[str]:
+    tokenizer = backend.generator.tokenizer
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        tokens = [tokenizer.convert_ids_to_tokens(tokenizer(p.text)["input_ids"]) for p in prompts[start : start + batch_size]]
+        results = backend.engine.generate_batch(tokens, max_length=max_new_tokens, sampling_topk=1,
+                                                end_token=backend.generator.stop_token_ids, return_end_token=True,
+                                                include_prompt_in_result=False)
+        texts += [tokenizer.decode(r.sequences_ids[0], skip_special_tokens=True) for r in results]
+    return texts
+
+
+def augir_generate(backend: Any, prompts: list[Prompt], batch_size: int, params: AugmentParams) -> tuple[list[str], dict[str, int]]:
     texts, counts = [], {"prompt_tokens": 0, "cached_prompt_tokens": 0, "new_tokens": 0}
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
@@ -99,12 +114,26 @@ def main() -> None:
     prompt_tokens = sum(len(tokenizer(p.text)["input_ids"]) for p in prompts)
 
     engines = args.engines.split(",")
+    ct2 = {}
+    for engine in engines:
+        if engine.startswith("ct2"):
+            from augir.augmentation.backends.ctranslate2_backend import CTranslate2Backend
+
+            compute_type = "int8" if engine == "ct2-int8" else "float32"
+            if compute_type not in ct2:
+                ct2[compute_type] = CTranslate2Backend.load(params.generator, compute_type=compute_type,
+                                                            threads=args.threads)
     runs: list[dict[str, Any]] = []
     for pair in range(args.pairs):
         for engine in engines:
             started, cpu_started = time.perf_counter(), time.process_time()
             if engine == "bare":
                 texts, counts = bare_generate(backend, prompts, args.batch_size, params.max_new_tokens), {}
+            elif engine == "ct2-bare":
+                texts, counts = ct2_bare_generate(ct2["float32"], prompts, args.batch_size, params.max_new_tokens), {}
+            elif engine.startswith("ct2"):
+                texts, counts = augir_generate(ct2["int8" if engine == "ct2-int8" else "float32"], prompts,
+                                               args.batch_size, params)
             else:
                 backend.reuse_prefix = engine == "prefix"
                 texts, counts = augir_generate(backend, prompts, args.batch_size, params)
@@ -135,6 +164,9 @@ def main() -> None:
                 sum(a == b for a, b in zip(run["texts"], reference[run["pair"]]["texts"])) for run in mine
             ] if reference else None,
         }
+    if "ct2-bare" in engines and "ct2" in engines:
+        pairs = [(r, b) for r in runs for b in runs if r["pair"] == b["pair"] and r["engine"] == "ct2" and b["engine"] == "ct2-bare"]
+        summary["ct2_over_ct2_bare_speed_median"] = round(statistics.median(b["seconds"] / r["seconds"] for r, b in pairs), 3)
     if "bare" in engines and "today" in engines:
         pairs = [(r, b) for r in runs for b in runs if r["pair"] == b["pair"] and r["engine"] == "today" and b["engine"] == "bare"]
         summary["today_over_bare_speed_median"] = round(statistics.median(b["seconds"] / r["seconds"] for r, b in pairs), 3)

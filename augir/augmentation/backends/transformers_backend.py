@@ -54,6 +54,13 @@ def _top_p_filtered(scores: Any, top_p: float) -> Any:
     return torch.empty_like(scores).scatter_(-1, order, sorted_scores)
 
 
+def shared_prefix_ids(tokenizer: Any, prefix: str, whole: list[int]) -> list[int]:
+    """The prefix's own ids as far as they agree with the whole prompt's ids (see TransformersBackend._prefix)."""
+    own = tokenizer(prefix)["input_ids"]
+    common = next((i for i, (a, b) in enumerate(zip(own, whole)) if a != b), min(len(own), len(whole)))
+    return own[:common]
+
+
 @dataclass
 class SharedPrefix:
     ids: list[int]
@@ -109,9 +116,7 @@ class TransformersBackend:
             import torch
             from transformers import DynamicCache
 
-            own = self.generator.tokenizer(text)["input_ids"]
-            common = next((i for i, (a, b) in enumerate(zip(own, whole)) if a != b), min(len(own), len(whole)))
-            ids = own[:common]
+            ids = shared_prefix_ids(self.generator.tokenizer, text, whole)
             cache = None
             if ids:
                 model = self.generator.model
