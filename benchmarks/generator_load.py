@@ -45,8 +45,10 @@ def one_load(generator: str) -> None:
 def run_child(generator: str, cache: Path) -> dict:
     env = {**os.environ, "AUGIR_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", "--generator", generator], env=env, check=True,
+    done = subprocess.run([sys.executable, __file__, "--child", "--generator", generator], env=env,
                           capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"load of {generator} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_seconds"] = round(time.perf_counter() - started, 2)
     return result
