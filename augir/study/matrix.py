@@ -218,6 +218,28 @@ def _compare(row: Row, reference: Row, datasets: list[str], metric: str, test: s
         row.p_value[d] = _p_value(row, reference, d, metric, test, missing)
 
 
+@dataclass(frozen=True)
+class HeadToHead:
+    """Cell a against cell b on one dataset: the delta of the metric paired by training seed, and the paired test
+    over per-query scores averaged over seeds (the matrix's own statistics, for two cells neither of which is the
+    other's baseline: two generators, two strategies)."""
+
+    dataset: str
+    delta: Estimate | None
+    p_value: float | None
+
+
+def compare_cells(a: Row, b: Row, datasets: list[str], metric: str = "ndcg_at_10", test: str = "t-test"
+                  ) -> list[HeadToHead]:
+    missing: set[str] = set()
+    results = []
+    for d in datasets:
+        mine, theirs = _by_train_seed(a, d, metric), _by_train_seed(b, d, metric)
+        delta = delta_estimate(mine, theirs) if set(mine) & set(theirs) else None
+        results.append(HeadToHead(d, delta, _p_value(a, b, d, metric, test, missing)))
+    return results
+
+
 def _by_train_seed(row: Row, dataset: str, metric: str) -> dict[int, float]:
     """Training seed -> the metric, averaged over the augmentation seeds trained with it."""
     values: dict[int, list[float]] = {}

@@ -466,3 +466,19 @@ axes:
     assert len(zero_shot) == 1 and not any(key.startswith(("negatives.", "judge.")) for key in zero_shot[0])
     trained = [cell for cell in cells if cell.get("train.epochs") != 0]
     assert [cell.get("negatives.count") for cell in trained] == [0, 1, 1] and len(cells) == 4
+
+
+def test_a_judge_that_only_filters_synthetic_pairs_adds_no_baseline(tmp_path):
+    judge = {"judge.enabled": True, "judge.dataset": "semanlink", "judge.max_examples": 64}
+    path = _write_grid(tmp_path, yaml.safe_dump({
+        "axes": {"train.model": ["minilm-l2"], "train.augmented_pairs": [10]},
+        "include": [{"train.model": "minilm-l2", "train.augmented_pairs": 10, "filter.method": "judge",
+                     "filter.judge_model": "models/judge", **judge},
+                    {"train.model": "minilm-l2", "train.augmented_pairs": 0, "negatives.count": 1,
+                     "negatives.judge": "models/judge", **judge}],
+    }))
+    cells = load_grid(path, REPO / "params.yaml").cells
+    baselines = [c for c in cells if c["train.augmented_pairs"] == 0 and "negatives.count" not in c]
+    assert len(baselines) == 2 and not any("judge.enabled" in c for c in baselines)  # zero-shot and plain
+    # the judge that cleans hard negatives shapes real training data: that cell keeps its judge
+    assert [c for c in cells if c.get("negatives.judge")][0]["judge.enabled"] is True

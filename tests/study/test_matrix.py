@@ -254,3 +254,19 @@ def test_an_experiment_read_twice_is_saved_once(experiments, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--from", "saved", "--from", "saved", "--out", "r", "--save-experiments", "again"]) == 0
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(p.name for p in (tmp_path / "saved").iterdir())
+
+
+def test_two_augmented_cells_compared_head_to_head_pair_seeds_and_queries():
+    from augir.study.matrix import compare_cells
+
+    experiments = [_experiment(m, p, s, SCORES[(m, p, s)]) for (m, p, s) in SCORES]
+    matrix = build_matrix(experiments)
+    l2, l6 = ([r for r in matrix.rows if r.kind == "augmented" and r.retriever == name][0] for name in ("l2", "l6"))
+    [result] = compare_cells(l6, l2, matrix.datasets)
+    by_seed = {m: [math.fsum(SCORES[(m, 100, s)]) / 4 for s in range(3)] for m in ("l2", "l6")}
+    expected = stats.ttest_rel(by_seed["l6"], by_seed["l2"])
+    assert result.delta.mean == pytest.approx(sum(a - b for a, b in zip(by_seed["l6"], by_seed["l2"])) / 3)
+    ci = expected.confidence_interval(0.95)
+    assert (result.delta.low, result.delta.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    per_query = {m: [sum(SCORES[(m, 100, s)][q] for s in range(3)) / 3 for q in range(4)] for m in ("l2", "l6")}
+    assert result.p_value == pytest.approx(stats.ttest_rel(per_query["l6"], per_query["l2"]).pvalue)

@@ -106,16 +106,27 @@ def test_the_committed_negatives_report_is_what_augir_report_makes_of_its_experi
     assert len(compared) == 2 and all(rows[row["reference"]]["kind"] == "no-augmentation" for row in compared)
 
 
-def test_cpu_study_v2_part_one_is_what_augir_report_makes_of_its_saved_experiments(tmp_path):
-    """results/cpu-study-v2 (README, "What cpu-study found"), not finished: the partial matrix is rebuilt from the
-    saved experiments, each is a cell of the grid, and every augmented cell pairs with its baseline."""
+def test_cpu_study_v2_is_what_augir_report_makes_of_its_saved_experiments(tmp_path):
+    """results/cpu-study-v2 (README, "What cpu-study found"): the matrix is rebuilt from the saved experiments,
+    they are exactly the grid's cells, three training seeds each, and every augmented cell pairs with its baseline."""
     folder = REPO / "results" / "cpu-study-v2"
     grid = load_grid(REPO / "grids" / "cpu-study-v2.yaml", REPO / "params.yaml")
     experiments = experiments_from_folder(folder / "experiments")
-    assert len(select_grid(experiments, grid, REPO)) == len(experiments)
+    assert len(select_grid(experiments, grid, REPO)) == len(experiments) == len(grid.cells)
     matrix = build_matrix(experiments, title=grid.name, description=grid.description)
     write_report(matrix, tmp_path)
-    assert (tmp_path / "matrix.md").read_text() == (folder / "partial-matrix.md").read_text()
+    for name in ("matrix.md", "matrix.csv"):
+        assert (tmp_path / name).read_text() == (folder / name).read_text(), name
+    assert all(row.seeds == 3 for row in matrix.rows if row.kind != "bm25")
     compared = [row for row in matrix.rows if row.kind == "augmented"]
     assert compared and all(row.reference for row in compared)
-    assert not [note for note in matrix.notes if "same retriever" in note]
+    assert not matrix.notes
+
+
+def test_cpu_study_v2_head_to_head_is_what_its_script_makes(tmp_path):
+    import subprocess
+    import sys
+
+    script = REPO / "benchmarks" / "cpu_study_v2_head_to_head.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "h.md")], check=True, capture_output=True)
+    assert (tmp_path / "h.md").read_text() == (REPO / "results" / "cpu-study-v2" / "head-to-head.md").read_text()

@@ -16,6 +16,8 @@ augir's resumable shards need, is refused (augment.temperature > 0 is a params e
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ CTRANSLATE2_LIBRARIES = ("ctranslate2", "transformers")
 
 def converted_model(folder: Path) -> Path:
     """The CTranslate2 copy of a transformers model folder, converted on first use and kept in the weights cache."""
-    from augir.augmentation.weights_cache import CACHE_ENV, cache_root, folder_digest, keep, library_versions
+    from augir.augmentation.weights_cache import (
+        CACHE_ENV, SOURCE_FILE, cache_root, folder_digest, keep, library_versions,
+    )
 
     try:
         import ctranslate2
@@ -42,12 +46,9 @@ def converted_model(folder: Path) -> Path:
         raise AugirError(f"augment.backend: ctranslate2 keeps its converted model in the weights cache, which is off: "
                          f"set {CACHE_ENV} to a writable folder")
     versions = library_versions(CTRANSLATE2_LIBRARIES)
-    import hashlib
-    import json
-
     key = hashlib.sha256((folder_digest(folder) + json.dumps(versions, sort_keys=True)).encode()).hexdigest()[:32]
     target = root / "ctranslate2" / key
-    if not (target / "model.bin").is_file():
+    if not (target / SOURCE_FILE).is_file():
         def convert(partial: Path) -> None:
             # float32 weights: compute_type quantizes at load, so one conversion serves every compute type
             TransformersConverter(str(folder), low_cpu_mem_usage=True).convert(str(partial), force=True)
@@ -111,6 +112,8 @@ class CTranslate2Backend:
         return [c for c in completions if c is not None]
 
     def _generate(self, prefix: list[int], rests: list[list[int]], sampling: Sampling) -> list[Completion]:
+        if sampling.temperature > 0:
+            raise AugirError("augment.backend ctranslate2 decodes greedily only (augment.temperature: 0)")
         tokenizer = self.generator.tokenizer
         stop = self.generator.stop_token_ids if sampling.stop_at_newline else [tokenizer.eos_token_id]
         options: dict[str, Any] = dict(max_length=sampling.max_new_tokens, end_token=stop, return_end_token=True,
@@ -118,8 +121,6 @@ class CTranslate2Backend:
         if prefix:
             options["static_prompt"] = tokenizer.convert_ids_to_tokens(prefix)
         tokens = [tokenizer.convert_ids_to_tokens(rest) for rest in rests]
-        if sampling.temperature > 0:
-            raise AugirError("augment.backend ctranslate2 decodes greedily only (augment.temperature: 0)")
         results = self.engine.generate_batch(tokens, sampling_topk=1, **options)
         completions = []
         for result, rest in zip(results, rests):
