@@ -85,6 +85,11 @@ def gguf_location(name: str) -> tuple[Path, str]:
     return folder, spec.filename
 
 
+def _unknown_generator(name: str) -> AugirError:
+    known = ", ".join(BUILTIN_GENERATORS)
+    return AugirError(f"augment.generator: unknown generator {name!r}; use one of {known}, a local folder or a hub id")
+
+
 def transformers_folder(name: str) -> Path:
     """A folder with the generator in transformers' layout, for engines that convert from one (CTranslate2): a
     built-in GGUF's converted copy in the weights cache, a local folder, or a hub id's downloaded snapshot."""
@@ -106,8 +111,7 @@ def transformers_folder(name: str) -> Path:
             return Path(snapshot_download(name))
         except Exception as error:  # the hub's errors have no common base that offline mode raises
             raise AugirError(f"augment.generator: could not fetch {name!r} ({first_line(error)})") from error
-    known = ", ".join(BUILTIN_GENERATORS)
-    raise AugirError(f"augment.generator: unknown generator {name!r}; use one of {known}, a local folder or a hub id")
+    raise _unknown_generator(name)
 
 
 def _load_gguf(gguf_file: Path) -> tuple[Any, Any]:
@@ -137,8 +141,7 @@ def load_generator(name: str, device: str | None = None) -> Generator:
             model, tokenizer = _load_folder(name)
             weights = "folder"
         else:
-            known = ", ".join(BUILTIN_GENERATORS)
-            raise AugirError(f"augment.generator: unknown generator {name!r}; use one of {known}, a local folder or a hub id")
+            raise _unknown_generator(name)
     except OSError as error:
         raise AugirError(f"augment.generator: could not load {name!r} ({first_line(error)})") from error
     # Batched generation with a decoder-only model needs the padding on the left of the prompts.

@@ -66,12 +66,6 @@ def conversion_key(gguf_file: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached_folder(gguf_file: Path, root: Path) -> Path | None:
-    """The converted folder of this file if a complete one is in the cache."""
-    folder = root / "converted" / conversion_key(gguf_file)
-    return folder if (folder / SOURCE_FILE).is_file() else None
-
-
 def folder_digest(folder: Path) -> str:
     """A hash of every file's name and bytes under `folder` (a model folder: its key in the cache)."""
     digest = hashlib.sha256()
@@ -114,14 +108,12 @@ def converted_weights(gguf_file: Path, load_gguf: GgufLoader) -> tuple[Path | No
     folder), else the GGUF loaded by `load_gguf` and saved into the cache for next time (folder None when the
     cache is off or could not be written; a warning says why, and the model loaded is used as it is)."""
     root = cache_root()
-    if root is not None:
-        found = cached_folder(gguf_file, root)
-        if found is not None:
-            return found, None, None
-    model, tokenizer = load_gguf(gguf_file)
     if root is None:
-        return None, model, tokenizer
-    target = root / "converted" / conversion_key(gguf_file)
+        return (None, *load_gguf(gguf_file))
+    target = root / "converted" / conversion_key(gguf_file)  # hashes the whole file: once per load
+    if (target / SOURCE_FILE).is_file():
+        return target, None, None
+    model, tokenizer = load_gguf(gguf_file)
     try:
         keep(target, lambda partial: _save_converted(model, tokenizer, partial),
              {"gguf_file": str(gguf_file), "size": gguf_file.stat().st_size,

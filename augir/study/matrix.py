@@ -206,37 +206,36 @@ def _compare(row: Row, reference: Row, datasets: list[str], metric: str, test: s
     pairs, reference_pairs = _train_pairs(row.experiments[0]), _train_pairs(reference.experiments[0])
     if pairs is not None and reference_pairs is not None:
         row.synthetic_pairs = pairs - reference_pairs
-    for d in datasets:
-        mine, theirs = _by_train_seed(row, d, metric), _by_train_seed(reference, d, metric)
-        if not mine or not theirs:
-            row.delta[d] = None
-        elif not set(mine) & set(theirs):
-            row.delta[d] = None
+    for result in compare_cells(row, reference, datasets, metric, test, missing):
+        row.delta[result.dataset] = result.delta
+        row.p_value[result.dataset] = result.p_value
+        if result.no_shared_seed:
             notes.append(f"{row.experiment}: shares no training seed with {reference.experiment}, so no delta")
-        else:
-            row.delta[d] = delta_estimate(mine, theirs)
-        row.p_value[d] = _p_value(row, reference, d, metric, test, missing)
 
 
 @dataclass(frozen=True)
 class HeadToHead:
     """Cell a against cell b on one dataset: the delta of the metric paired by training seed, and the paired test
-    over per-query scores averaged over seeds (the matrix's own statistics, for two cells neither of which is the
-    other's baseline: two generators, two strategies)."""
+    over per-query scores averaged over seeds. The matrix compares each cell with its baseline this way; two
+    augmented cells (two generators, two strategies) are compared the same way."""
 
     dataset: str
     delta: Estimate | None
     p_value: float | None
+    no_shared_seed: bool = False  # both cells have the metric, but no training seed in common: no delta
 
 
-def compare_cells(a: Row, b: Row, datasets: list[str], metric: str = "ndcg_at_10", test: str = "t-test"
-                  ) -> list[HeadToHead]:
-    missing: set[str] = set()
+def compare_cells(a: Row, b: Row, datasets: list[str], metric: str = "ndcg_at_10", test: str = "t-test",
+                  missing: set[str] | None = None) -> list[HeadToHead]:
+    """`missing` collects the experiments without per-query scores (their p-value is None)."""
+    missing = set() if missing is None else missing
     results = []
     for d in datasets:
         mine, theirs = _by_train_seed(a, d, metric), _by_train_seed(b, d, metric)
-        delta = delta_estimate(mine, theirs) if set(mine) & set(theirs) else None
-        results.append(HeadToHead(d, delta, _p_value(a, b, d, metric, test, missing)))
+        shared = bool(set(mine) & set(theirs))
+        results.append(HeadToHead(d, delta_estimate(mine, theirs) if shared else None,
+                                  _p_value(a, b, d, metric, test, missing),
+                                  no_shared_seed=bool(mine and theirs and not shared)))
     return results
 
 

@@ -6,7 +6,7 @@ hub snapshot) into CTranslate2's format, kept in augir's weights cache under a h
 CTranslate2's version. `augment.ctranslate2.compute_type` chooses the arithmetic at load time (float32: the same
 model as transformers'; int8 and the like quantize the weights when loading, and change queries: an augment param).
 Prompts are tokenized by the model's own tokenizer, split after the shared prefix exactly as the transformers
-backend splits them (`shared_prefix_ids`), and each group of prompts with one prefix is one `generate_batch` with
+backend splits them (both are `PrefixSplit`s), and each group of prompts with one prefix is one `generate_batch` with
 that prefix as `static_prompt`, whose model state CTranslate2 computes once and keeps.
 
 Greedy only, batched: CTranslate2's random generator lives in its worker threads, and `set_random_seed` before a
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from augir.augmentation.backends.base import Completion, Sampling
-from augir.augmentation.backends.transformers_backend import shared_prefix_ids
+from augir.augmentation.backends.transformers_backend import PrefixSplit
 from augir.augmentation.generators import Generator, transformers_folder
 from augir.augmentation.prompts import Prompt
 from augir.errors import AugirError
@@ -57,13 +57,12 @@ def converted_model(folder: Path) -> Path:
     return target
 
 
-class CTranslate2Backend:
+class CTranslate2Backend(PrefixSplit):
     name = "ctranslate2"
 
     def __init__(self, engine: Any, generator: Generator, reuse_prefix: bool = True) -> None:
+        super().__init__(generator, reuse_prefix)  # the generator's tokenizer and stop tokens; no torch model
         self.engine = engine  # a ctranslate2.Generator
-        self.generator = generator  # its tokenizer and stop tokens; no torch model is loaded
-        self.reuse_prefix = reuse_prefix
 
     @classmethod
     def load(cls, name: str, compute_type: str = "float32", device: str = "cpu", threads: int | None = None,
@@ -84,30 +83,16 @@ class CTranslate2Backend:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(engine, Generator(name=name, model=None, tokenizer=tokenizer, weights="ctranslate2"), reuse_prefix)
 
-    def _split(self, prompt: Prompt) -> tuple[list[int], list[int]]:
-        """(prefix ids, rest ids) of a completion prompt; chat prompts are rendered by the chat template, whole."""
-        tokenizer = self.generator.tokenizer
-        if prompt.messages is not None:
-            from augir.augmentation.backends.base import chat_messages
-
-            text = tokenizer.apply_chat_template(chat_messages(prompt), tokenize=False, add_generation_prompt=True)
-            return [], tokenizer(text)["input_ids"]
-        whole = tokenizer(prompt.text or "")["input_ids"]
-        if self.reuse_prefix and prompt.prefix:
-            prefix = shared_prefix_ids(tokenizer, prompt.prefix, whole)
-            if 0 < len(prefix) < len(whole) and whole[: len(prefix)] == prefix:
-                return prefix, whole[len(prefix) :]
-        return [], whole
-
     def complete(self, prompts: list[Prompt], seeds: list[int], sampling: Sampling) -> list[Completion]:
-        rows = [self._split(prompt) for prompt in prompts]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for index, (prefix, _) in enumerate(rows):
-            groups.setdefault(tuple(prefix), []).append(index)
+        rows = [self.tokenized(prompt) for prompt in prompts]
+        groups: dict[str | None, list[int]] = {}
+        for index, row in enumerate(rows):
+            groups.setdefault(row.prefix, []).append(index)
         completions: list[Completion | None] = [None] * len(prompts)
-        for prefix, indices in groups.items():
-            rests = [rows[i][1] for i in indices]
-            for index, completion in zip(indices, self._generate(list(prefix), rests, sampling)):
+        for indices in groups.values():
+            prefix_ids = rows[indices[0]].prefix_ids
+            done = self._generate(prefix_ids, [rows[i].rest_ids for i in indices], sampling)
+            for index, completion in zip(indices, done):
                 completions[index] = completion
         return [c for c in completions if c is not None]
 

@@ -54,13 +54,6 @@ def _top_p_filtered(scores: Any, top_p: float) -> Any:
     return torch.empty_like(scores).scatter_(-1, order, sorted_scores)
 
 
-def shared_prefix_ids(tokenizer: Any, prefix: str, whole: list[int]) -> list[int]:
-    """The prefix's own ids as far as they agree with the whole prompt's ids (see TransformersBackend._prefix)."""
-    own = tokenizer(prefix)["input_ids"]
-    common = next((i for i, (a, b) in enumerate(zip(own, whole)) if a != b), min(len(own), len(whole)))
-    return own[:common]
-
-
 @dataclass
 class SharedPrefix:
     ids: list[int]
@@ -74,17 +67,19 @@ class Tokenized:
     rest_ids: list[int]  # prefix_ids + rest_ids are the whole prompt's ids
 
 
-class TransformersBackend:
-    name = "transformers"
+class PrefixSplit:
+    """Renders prompts and splits completion prompts after their shared prefix: the base of the backends that
+    compute the prefix once (transformers, CTranslate2), so that both split every prompt at the same token.
+
+    Byte-level BPE tokenizes the prefix's closing blank line ("\n\n") as one token alone but as two before
+    "Document:", so the shared ids are those the prefix's own ids have in common with a whole prompt's (every
+    prompt continues the prefix with the same "Document:"): the boundary falls where both tokenizations agree.
+    """
 
     def __init__(self, generator: Generator, reuse_prefix: bool = True) -> None:
         self.generator = generator
         self.reuse_prefix = reuse_prefix
-        self.prefixes: dict[str, SharedPrefix] = {}
-
-    @classmethod
-    def load(cls, name: str, device: str | None = None, reuse_prefix: bool = True) -> TransformersBackend:
-        return cls(load_generator(name, device), reuse_prefix=reuse_prefix)
+        self.prefix_ids: dict[str, list[int]] = {}  # prefix text -> its shared ids, computed on first use
 
     def render(self, prompt: Prompt) -> str:
         if prompt.messages is None:
@@ -100,34 +95,42 @@ class TransformersBackend:
         tokenizer = self.generator.tokenizer
         whole = tokenizer(self.render(prompt))["input_ids"]
         if self.reuse_prefix and prompt.messages is None and prompt.prefix:
-            prefix_ids = self._prefix(prompt.prefix, whole).ids
+            if prompt.prefix not in self.prefix_ids:
+                own = tokenizer(prompt.prefix)["input_ids"]
+                common = next((i for i, (a, b) in enumerate(zip(own, whole)) if a != b), min(len(own), len(whole)))
+                self.prefix_ids[prompt.prefix] = own[:common]
+            prefix_ids = self.prefix_ids[prompt.prefix]
             if 0 < len(prefix_ids) < len(whole) and whole[: len(prefix_ids)] == prefix_ids:
                 return Tokenized(prompt.prefix, prefix_ids, whole[len(prefix_ids) :])
         return Tokenized(None, [], whole)
 
-    def _prefix(self, text: str, whole: list[int]) -> SharedPrefix:
-        """The prefix's ids and key/value cache, computed on first use.
 
-        Byte-level BPE tokenizes the prefix's closing blank line ("\n\n") as one token alone but as two before
-        "Document:", so the shared ids are those the prefix's own ids have in common with a whole prompt's (every
-        prompt continues the prefix with the same "Document:"): the boundary falls where both tokenizations agree.
-        """
+class TransformersBackend(PrefixSplit):
+    name = "transformers"
+
+    def __init__(self, generator: Generator, reuse_prefix: bool = True) -> None:
+        super().__init__(generator, reuse_prefix)
+        self.prefixes: dict[str, SharedPrefix] = {}
+
+    @classmethod
+    def load(cls, name: str, device: str | None = None, reuse_prefix: bool = True) -> TransformersBackend:
+        return cls(load_generator(name, device), reuse_prefix=reuse_prefix)
+
+    def _prefix(self, text: str) -> SharedPrefix:
+        """The prefix's key/value cache over its shared ids (`PrefixSplit.tokenized`), computed on first use."""
         if text not in self.prefixes:
             import torch
             from transformers import DynamicCache
 
-            ids = shared_prefix_ids(self.generator.tokenizer, text, whole)
-            cache = None
-            if ids:
-                model = self.generator.model
-                with torch.inference_mode():
-                    output = model(
-                        input_ids=torch.tensor([ids], device=model.device),
-                        cache=DynamicCache(config=model.config),
-                        use_cache=True,
-                    )
-                cache = output.cache
-            self.prefixes[text] = SharedPrefix(ids=ids, cache=cache)
+            ids = self.prefix_ids[text]
+            model = self.generator.model
+            with torch.inference_mode():
+                output = model(
+                    input_ids=torch.tensor([ids], device=model.device),
+                    cache=DynamicCache(config=model.config),
+                    use_cache=True,
+                )
+            self.prefixes[text] = SharedPrefix(ids=ids, cache=output.cache)
         return self.prefixes[text]
 
     def complete(self, prompts: list[Prompt], seeds: list[int], sampling: Sampling) -> list[Completion]:
@@ -137,7 +140,7 @@ class TransformersBackend:
             groups.setdefault(row.prefix, []).append(index)
         completions: list[Completion | None] = [None] * len(prompts)
         for prefix, indices in groups.items():
-            shared = self.prefixes[prefix] if prefix is not None else None
+            shared = self._prefix(prefix) if prefix is not None else None
             done = self._generate([rows[i].rest_ids for i in indices], shared, [seeds[i] for i in indices], sampling)
             for index, completion in zip(indices, done):
                 completions[index] = completion
