@@ -19,7 +19,7 @@ def _download(args: argparse.Namespace) -> None:
     from augir.data.sources import fetch_dataset
 
     dataset = fetch_dataset(args.source, args.out, seed=args.seed, test_fraction=args.test_fraction, strict=args.strict)
-    print(f"{args.out}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries, splits {sorted(dataset.qrels)}")
+    print(f"{args.out}: {len(dataset.document_ids)} documents, {len(dataset.queries)} queries, splits {sorted(dataset.qrels)}")
 
 
 def _params_section(args: argparse.Namespace, stage: str) -> dict[str, Any]:
@@ -197,15 +197,16 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise AugirError(f"--out {args.out}: is a folder; give the path of the metrics JSON file to write")
     if args.run_dir:
         check_replaceable(args.run_dir, RUN_FILE, overwrite=args.overwrite, option="--run-dir")
-    dataset = load_beir(args.dataset, strict=args.strict)
+    dense = load_index(args.index, nprobe=args.nprobe, ef_search=args.ef_search) if args.index else None
+    # Against an index, its ids stand in for the corpus, whose texts are then never read.
+    dataset = load_beir(args.dataset, strict=args.strict, doc_ids=dense.doc_ids if dense else None)
     dataset.split_queries(args.split)  # an unknown split is an error now, not after encoding the corpus
     prefixes = None
     if args.query_prefix is not None or args.passage_prefix is not None:
         prefixes = Prefixes(query=args.query_prefix or "", passage=args.passage_prefix or "")
     encoder = load_encoder(args.model, prefixes=prefixes, max_seq_length=args.max_seq_length, backend=args.backend)
     options = dict(split=args.split, top_k=args.top_k, remove_self_hits=not args.keep_self_hits, batch_size=args.batch_size)
-    if args.index:
-        dense = load_index(args.index, nprobe=args.nprobe, ef_search=args.ef_search)
+    if dense:
         run, evaluation = evaluate_split(encoder, dense, dataset, **options)
         search = dense.search_record()
     else:

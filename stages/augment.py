@@ -3,7 +3,7 @@
 import sys
 
 from augir import layout
-from augir.augmentation.augment import run_augmentation
+from augir.augmentation.augment import load_for_augmentation, run_augmentation
 from augir.cli import run_cli
 from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
@@ -19,8 +19,8 @@ def main() -> None:
         stats = import_augmented(params.source, load_beir(layout.raw(params.dataset)).corpus, layout.AUGMENTED)
         write_json_atomic(layout.metrics("augment"), with_versions(stats))
         return
-    stats = run_augmentation(load_beir(layout.raw(params.dataset)), params, layout.AUGMENTED, layout.AUGMENT_WORK,
-                             runtime=all_params.runtime)
+    dataset = load_for_augmentation(layout.raw(params.dataset), params)  # texts of the chosen passages only
+    stats = run_augmentation(dataset, params, layout.AUGMENTED, layout.AUGMENT_WORK, runtime=all_params.runtime)
     write_json_atomic(layout.metrics("augment"), with_versions(stats.to_json_dict()))
 
 

@@ -16,11 +16,12 @@ from augir.versions import with_versions
 def main(name: str) -> None:
     params = load_params()
     evaluate = params.evaluate
-    dataset = load_beir(layout.raw(name), strict=evaluate.strict)
+    dense = load_index(layout.index(name), nprobe=params.encode.nprobe, ef_search=params.encode.ef_search)
+    # The index's ids stand in for the corpus: evaluate reads queries and qrels, never the corpus's texts.
+    dataset = load_beir(layout.raw(name), strict=evaluate.strict, doc_ids=dense.doc_ids)
     dataset.split_queries(evaluate.split)  # an unknown split is an error before the model is loaded
     encoder = load_encoder(str(layout.RETRIEVER), max_seq_length=params.encode.max_seq_length,
                            backend=params.encode.backend)
-    dense = load_index(layout.index(name), nprobe=params.encode.nprobe, ef_search=params.encode.ef_search)
     run, evaluation = evaluate_split(
         encoder,
         dense,

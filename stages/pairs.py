@@ -7,19 +7,28 @@ from pathlib import Path
 
 from augir import layout
 from augir.cli import run_cli
-from augir.data.beir import load_beir
 from augir.fileio import write_json_atomic
 from augir.params import load_params
-from augir.training.pairs import first_pairs, infused_pairs, real_pairs, synthetic_pairs, write_pairs
+from augir.training.pairs import (first_pairs, infused_pairs, load_for_pairs, real_pairs, synthetic_pairs,
+                                  write_pairs)
 
 
 def main() -> None:
     params = load_params()
-    train_sets = {name: load_beir(layout.raw(name)) for name in params.train.datasets}
+    augment_name = params.augment.dataset
+    whole = bool(params.labels.judge or params.negatives.count)  # labelling and mining search every passage
+    generated = [layout.FILTERED] if params.train.augmented_pairs else []
+    infused = layout.INFUSED if params.train.infused_pairs else None
+
+    def load(name: str):
+        mine = name == augment_name
+        return load_for_pairs(layout.raw(name), generated=generated if mine else [], infused=infused if mine else None,
+                              whole=whole)
+
+    train_sets = {name: load(name) for name in params.train.datasets}
     real = [pair for name, dataset in train_sets.items() for pair in real_pairs(dataset, name)]
     pairs = first_pairs(real, params.train.real_pairs, "train.real_pairs")
-    augment_name = params.augment.dataset
-    augmented_corpus = train_sets[augment_name] if augment_name in train_sets else load_beir(layout.raw(augment_name))
+    augmented_corpus = train_sets[augment_name] if augment_name in train_sets else load(augment_name)
     pairs += synthetic_pairs(layout.FILTERED, augmented_corpus, params.train.augmented_pairs)
     pairs += infused_pairs(layout.INFUSED, augmented_corpus, params.train.infused_pairs)
     stats = {}

@@ -322,7 +322,7 @@ def test_train_refuses_a_users_folder_before_training(tmp_path, tiny_beir_dir, c
 def test_encode_refuses_a_users_folder_before_encoding(tmp_path, tiny_beir_dir, capsys):
     folder = _users_folder(tmp_path / "out")
     status, err = _cli(["encode", "--model", "no-such-model", "--dataset", str(tiny_beir_dir), "--out", str(folder)], capsys)
-    assert status == 1 and "no index.faiss" in err and (folder / "thesis.txt").exists()
+    assert status == 1 and "no index.json" in err and (folder / "thesis.txt").exists()
 
 
 def test_evaluate_refuses_a_users_run_dir_and_a_folder_as_out_before_encoding(tmp_path, tiny_beir_dir, capsys):

@@ -14,10 +14,12 @@ import json
 import logging
 import random
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from tqdm import tqdm
 
 from augir.augmentation.backends import Backend, Completion, Sampling
@@ -29,9 +31,11 @@ from augir.augmentation.prompts import (
     Prompt,
     build_prompt,
     choose_examples,
+    training_example_pairs,
     truncate_words,
 )
-from augir.data.beir import BeirDataset, document_text
+from augir.data.beir import CORPUS_FILE, BeirDataset, document_text, load_beir, read_corpus_ids, with_texts
+from augir.data.doc_ids import DocIds
 from augir.fileio import atomic_folder, check_replaceable, read_jsonl, write_jsonl
 from augir.params import AugmentParams, RuntimeParams
 
@@ -98,18 +102,36 @@ class AugmentStats:
 
 
 def choose_passages(dataset: BeirDataset, num_passages: int, seed: int, exclude_judged: bool = False) -> list[str]:
-    """The first `num_passages` of a seeded permutation of the corpus: smaller runs are prefixes of larger ones.
+    """The first `num_passages` of a seeded permutation of the corpus's ids in sorted order: smaller runs are
+    prefixes of larger ones.
 
-    With `exclude_judged`, passages judged in any evaluation split (every split but `train`) are left out.
+    With `exclude_judged`, passages judged in any evaluation split (every split but `train`) are left out. The
+    permutation is `random.shuffle`'s of the sorted ids, applied to their positions in a compact array (UTF-8
+    bytes sort as `str` does), so a corpus of millions costs an int per passage, not a string.
     """
     excluded: set[str] = set()
     if exclude_judged:
         for split, judged in dataset.qrels.items():
             if split != EXAMPLE_SPLIT:
                 excluded |= {doc_id for docs in judged.values() for doc_id in docs}
-    doc_ids = sorted(doc_id for doc_id in dataset.corpus if doc_id not in excluded)
-    random.Random(seed).shuffle(doc_ids)
-    return doc_ids[:num_passages]
+    ids = dataset.document_ids
+    ordered = (ids if isinstance(ids, DocIds) else DocIds.from_strings(ids)).sorted_array()
+    eligible = np.ones(len(ordered), dtype=bool)
+    if excluded:
+        eligible &= ~np.isin(ordered, np.array([doc_id.encode("utf-8") for doc_id in excluded], dtype=bytes))
+    positions = array("q")
+    positions.frombytes(memoryview(np.flatnonzero(eligible).astype(np.int64, copy=False)).cast("B"))
+    random.Random(seed).shuffle(positions)
+    return [ordered[position].decode("utf-8") for position in positions[:num_passages]]
+
+
+def load_for_augmentation(folder: Path, params: AugmentParams) -> BeirDataset:
+    """A BEIR folder as the augment stage needs it: every id (compact), the queries and qrels, and the texts of
+    only the passages chosen and the few-shot examples' documents, so memory does not grow with the corpus."""
+    dataset = load_beir(folder, doc_ids=read_corpus_ids(Path(folder) / CORPUS_FILE))
+    needed = set(choose_passages(dataset, params.num_passages, params.seed, params.exclude_judged))
+    needed |= {doc_id for _, doc_id in training_example_pairs(dataset, params.num_examples, params.seed)}
+    return with_texts(dataset, Path(folder) / CORPUS_FILE, needed)
 
 
 def derived_seed(seed: int, *parts: str | int) -> int:

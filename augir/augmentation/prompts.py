@@ -80,17 +80,21 @@ def generic_examples(strategy: str, num_examples: int, max_words: int) -> list[F
     ]
 
 
-def training_examples(dataset: BeirDataset, num_examples: int, seed: int, max_words: int) -> list[FewShotExample]:
-    """`num_examples` training queries, each with one passage it is judged relevant to, chosen with the seed."""
+def training_example_pairs(dataset: BeirDataset, num_examples: int, seed: int) -> list[tuple[str, str]]:
+    """`num_examples` training queries, each with one passage it is judged relevant to, chosen with the seed:
+    (query id, document id) pairs, which need no text (the augment stage reads only these documents' texts)."""
     positives = dataset.positives(EXAMPLE_SPLIT)
     candidates = sorted(positives)
     chosen = random.Random(seed).sample(candidates, min(num_examples, len(candidates)))
-    examples = []
-    for query_id in chosen:
-        doc_id = positives[query_id][0]
-        passage = truncate_words(document_text(dataset.corpus[doc_id]), max_words)
-        examples.append(FewShotExample(query_id, dataset.queries[query_id], doc_id, passage))
-    return examples
+    return [(query_id, positives[query_id][0]) for query_id in chosen]
+
+
+def training_examples(dataset: BeirDataset, num_examples: int, seed: int, max_words: int) -> list[FewShotExample]:
+    return [
+        FewShotExample(query_id, dataset.queries[query_id], doc_id,
+                       truncate_words(document_text(dataset.corpus[doc_id]), max_words))
+        for query_id, doc_id in training_example_pairs(dataset, num_examples, seed)
+    ]
 
 
 def choose_examples(

@@ -14,16 +14,19 @@ always an error.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import os
 import re
-from collections.abc import Container, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augir.data.doc_ids import DocIds, check_unique
 from augir.errors import AugirError
 from augir.fileio import atomic_folder
 
@@ -54,6 +57,12 @@ class BeirDataset:
     corpus: dict[str, Document]
     queries: dict[str, str]
     qrels: dict[str, dict[str, dict[str, int]]]  # split name -> query id -> doc id -> grade
+    # The corpus's ids when its texts were not read (`load_beir(..., doc_ids=...)`: evaluate needs ids, not texts).
+    known_ids: Collection[str] | None = None
+
+    @property
+    def document_ids(self) -> Collection[str]:
+        return self.corpus if self.known_ids is None else self.known_ids
 
     def split_queries(self, split: str) -> dict[str, str]:
         """The queries judged in ``split`` that can be asked (BEIR convention: a split's queries come from its qrels).
@@ -73,7 +82,7 @@ class BeirDataset:
         """
         found: dict[str, list[str]] = {}
         for query_id, judged in sorted(self.qrels.get(split, {}).items()):
-            docs = sorted(doc for doc, grade in judged.items() if grade > 0 and doc in self.corpus)
+            docs = sorted(doc for doc, grade in judged.items() if grade > 0 and doc in self.document_ids)
             if docs and query_id in self.queries:
                 found[query_id] = docs
         return found
@@ -82,7 +91,7 @@ class BeirDataset:
         """How many of the split's judgments name a document not in the corpus, and how many judged queries lack text."""
         judged = self.qrels.get(split, {})
         return {
-            "qrels_unknown_documents": sum(doc not in self.corpus for docs in judged.values() for doc in docs),
+            "qrels_unknown_documents": sum(doc not in self.document_ids for docs in judged.values() for doc in docs),
             "qrels_unknown_queries": sum(query_id not in self.queries for query_id in judged),
         }
 
@@ -213,35 +222,64 @@ def query_from_record(obj: Mapping[str, Any], where: str) -> tuple[str, str]:
 
 
 def read_corpus(path: Path) -> dict[str, Document]:
-    return {doc.id: doc for doc in _validated_documents(Path(path))}
-
-
-def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
-    """Yield ``(document id, passage text)`` in file order, validating as `read_corpus` does, without holding the texts.
-
-    For the encode stage: only the ids are kept (to refuse duplicates), so memory grows with the number of ids,
-    not with the corpus' text. Stages that need documents by id use `read_corpus`.
-    """
-    for doc in _validated_documents(Path(path)):
-        yield doc.id, document_text(doc)
-
-
-def _validated_documents(path: Path) -> Iterator[Document]:
-    """The corpus's documents in file order: duplicate ids and an empty corpus are errors, empty texts a warning."""
+    path = Path(path)
+    corpus: dict[str, Document] = {}
     first_line: dict[str, int] = {}
-    empty: list[int] = []
-    for lineno, obj in read_jsonl_lines(path):
-        doc = document_from_record(obj, f"{path}:{lineno}")
+    for lineno, doc in _validated_documents(path):
         if doc.id in first_line:
             raise AugirError(f"{path}:{lineno}: duplicate document id {doc.id!r} (first on line {first_line[doc.id]})")
         first_line[doc.id] = lineno
+        corpus[doc.id] = doc
+    return corpus
+
+
+def read_corpus_ids(path: Path) -> DocIds:
+    """Pass one over a corpus: every record validated, duplicates refused as `read_corpus` refuses them, only the
+    ids kept (compact, in file order; see `augir.data.doc_ids`). Memory: the ids' bytes and a line number each."""
+    path = Path(path)
+    lines = array("q")
+
+    def ids() -> Iterator[str]:
+        for lineno, doc in _validated_documents(path):
+            lines.append(lineno)
+            yield doc.id
+
+    found = DocIds.from_strings(ids())
+    check_unique(found, lines, str(path))
+    return found
+
+
+def with_texts(dataset: BeirDataset, corpus_path: Path, doc_ids: Container[str]) -> BeirDataset:
+    """`dataset` (loaded with `doc_ids=`) with the texts of `doc_ids` read in one pass over its corpus file."""
+    corpus = {doc.id: doc for _, doc in _validated_documents(Path(corpus_path)) if doc.id in doc_ids}
+    return dataclasses.replace(dataset, corpus=corpus)
+
+
+def iter_corpus(path: Path) -> Iterator[tuple[str, str]]:
+    """Yield ``(document id, passage text)`` in file order, validating each record, without holding the texts.
+
+    Repeated ids are not checked here (that would mean holding every id): read the ids with `read_corpus_ids`
+    first, as the encode stage does. Stages that need documents by id use `read_corpus`.
+    """
+    for _, doc in _validated_documents(Path(path)):
+        yield doc.id, document_text(doc)
+
+
+def _validated_documents(path: Path) -> Iterator[tuple[int, Document]]:
+    """The corpus's documents in file order with their line numbers: an empty corpus is an error, empty texts a
+    warning. Keeps nothing per document (the callers that need unique ids check them)."""
+    count, empty, first_empty = 0, 0, 0
+    for lineno, obj in read_jsonl_lines(path):
+        doc = document_from_record(obj, f"{path}:{lineno}")
+        count += 1
         if not document_text(doc):
-            empty.append(lineno)
-        yield doc
-    if not first_line:
+            empty += 1
+            first_empty = first_empty or lineno
+        yield lineno, doc
+    if not count:
         raise AugirError(f"{path}: the corpus has no documents")
     if empty:
-        _log.warning("%s: %d documents have neither title nor text (first on line %d)", path, len(empty), empty[0])
+        _log.warning("%s: %d documents have neither title nor text (first on line %d)", path, empty, first_empty)
 
 
 def read_queries(path: Path) -> dict[str, str]:
@@ -385,18 +423,26 @@ def qrels_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def load_beir(folder: Path, *, strict: bool = False) -> BeirDataset:
+def load_beir(folder: Path, *, strict: bool = False, doc_ids: Collection[str] | None = None) -> BeirDataset:
     """Load and validate a BEIR folder with every qrels split it holds.
 
     Judgments naming documents or queries the folder lacks are kept and warned about, or refused when ``strict``.
+    Given the corpus's `doc_ids` (the encode stage's), the corpus file is not read: the dataset has queries and
+    qrels checked against those ids and an empty `corpus`, so memory does not grow with the corpus.
     """
+    folder = _beir_folder(folder)
+    corpus = read_corpus(folder / CORPUS_FILE) if doc_ids is None else {}
+    known = corpus if doc_ids is None else doc_ids
+    queries = read_queries(folder / QUERIES_FILE)
+    qrels = {split: read_qrels_checked(path, known, queries, strict=strict) for split, path in qrels_files(folder).items()}
+    return BeirDataset(corpus=corpus, queries=queries, qrels=qrels, known_ids=doc_ids)
+
+
+def _beir_folder(folder: Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise AugirError(f"{folder}: not a folder (expected a BEIR folder with {CORPUS_FILE}, {QUERIES_FILE}, qrels/)")
-    corpus = read_corpus(folder / CORPUS_FILE)
-    queries = read_queries(folder / QUERIES_FILE)
-    qrels = {split: read_qrels_checked(path, corpus, queries, strict=strict) for split, path in qrels_files(folder).items()}
-    return BeirDataset(corpus=corpus, queries=queries, qrels=qrels)
+    return folder
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -408,7 +454,7 @@ def check_dataset(dataset: BeirDataset, origin: str, *, strict: bool = False) ->
     ``origin`` names where the data came from, so a message reads like the file-based ones. Judgments naming
     unknown ids are refused only when ``strict`` (the readers have already warned about them).
     """
-    if not dataset.corpus:
+    if not dataset.document_ids:
         raise AugirError(f"{origin}: the corpus has no documents")
     if not dataset.qrels:
         raise AugirError(f"{origin}: no qrels splits")
@@ -419,8 +465,8 @@ def check_dataset(dataset: BeirDataset, origin: str, *, strict: bool = False) ->
             unknown = UnknownReferences(origin, strict=True)
             for query_id, judged in by_query.items():
                 for doc_id, grade in judged.items():
-                    unknown.check((query_id, doc_id, grade), f"{origin}: qrels split {split!r}", dataset.corpus,
-                                  dataset.queries)
+                    unknown.check((query_id, doc_id, grade), f"{origin}: qrels split {split!r}",
+                                  dataset.document_ids, dataset.queries)
 
 
 def _write_lines(path: Path, lines: Iterator[str]) -> None:
@@ -432,8 +478,8 @@ def _write_lines(path: Path, lines: Iterator[str]) -> None:
         os.fsync(handle.fileno())
 
 
-def _corpus_lines(corpus: Mapping[str, Document]) -> Iterator[str]:
-    for doc in corpus.values():
+def _corpus_lines(documents: Iterable[Document]) -> Iterator[str]:
+    for doc in documents:
         record = {"_id": doc.id, "title": doc.title, "text": doc.text}
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
@@ -451,7 +497,11 @@ def _qrels_lines(qrels: Mapping[str, Mapping[str, int]]) -> Iterator[str]:
 
 
 def _write_folder(dataset: BeirDataset, folder: Path) -> None:
-    _write_lines(folder / CORPUS_FILE, _corpus_lines(dataset.corpus))
+    _write_lines(folder / CORPUS_FILE, _corpus_lines(dataset.corpus.values()))
+    _write_queries_and_qrels(dataset, folder)
+
+
+def _write_queries_and_qrels(dataset: BeirDataset, folder: Path) -> None:
     _write_lines(folder / QUERIES_FILE, _query_lines(dataset.queries))
     (folder / QRELS_DIR).mkdir()
     for split, by_query in dataset.qrels.items():
@@ -479,6 +529,20 @@ def write_beir(dataset: BeirDataset, folder: Path, *, strict: bool = False) -> N
     _check_replaceable(folder)
     with atomic_folder(folder) as staging:
         _write_folder(dataset, staging)
+
+
+def copy_beir(source: Path, folder: Path, *, strict: bool = False) -> BeirDataset:
+    """Validate the BEIR folder `source` and write it at `folder`, atomically, byte for byte what
+    `write_beir(load_beir(source), folder)` writes, streaming the corpus: memory holds its ids (compact), the
+    queries and the qrels, never the texts. Returns the dataset without texts (`corpus` empty, `document_ids` set)."""
+    source, folder = _beir_folder(source), Path(folder)
+    dataset = load_beir(source, strict=strict, doc_ids=read_corpus_ids(source / CORPUS_FILE))
+    check_dataset(dataset, str(folder), strict=strict)
+    _check_replaceable(folder)
+    with atomic_folder(folder) as staging:
+        _write_lines(staging / CORPUS_FILE, _corpus_lines(doc for _, doc in _validated_documents(source / CORPUS_FILE)))
+        _write_queries_and_qrels(dataset, staging)
+    return dataset
 
 
 def read_generated_pairs(folder: Path) -> list[tuple[str, str, str]]:

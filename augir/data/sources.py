@@ -22,8 +22,8 @@ from augir.data.beir import (
     Document,
     UnknownReferences,
     add_judgment,
+    copy_beir,
     document_from_record,
-    load_beir,
     qrel_from_record,
     query_from_record,
     write_beir,
@@ -46,27 +46,28 @@ def fetch_dataset(
 
     ``seed`` and ``test_fraction`` only matter for ``semanlink``, the one source without given splits. Judgments
     naming documents or queries the source lacks are kept (and warned about) unless ``strict``.
-    Nothing is written unless the whole dataset loaded and validated.
+    Nothing is written unless the whole dataset loaded and validated. BEIR folders (``local:``, ``beir:``) are
+    copied streaming (`copy_beir`): the dataset returned then holds the corpus's ids, not its texts.
     """
-    dataset = _load_source(source, seed=seed, test_fraction=test_fraction, strict=strict)
-    write_beir(dataset, Path(out_dir), strict=strict)
-    return dataset
-
-
-def _load_source(source: str, *, seed: int, test_fraction: float, strict: bool) -> BeirDataset:
+    out_dir = Path(out_dir)
     if source == "semanlink":
-        return build_semanlink(seed=seed, test_fraction=test_fraction)
+        return _written(build_semanlink(seed=seed, test_fraction=test_fraction), out_dir, strict)
     scheme, sep, arg = source.partition(":")
-    loaders: dict[str, Callable[[str, str, bool], BeirDataset]] = {
-        "local": _load_local,
-        "hf": _load_hf,
-        "beir": _load_beir_zip,
+    fetchers: dict[str, Callable[[str, str, bool, Path], BeirDataset]] = {
+        "local": _fetch_local,
+        "hf": _fetch_hf,
+        "beir": _fetch_beir_zip,
     }
-    if not sep or scheme not in loaders:
+    if not sep or scheme not in fetchers:
         raise AugirError(f"unknown source {source!r}: use one of {', '.join(SCHEMES)}")
     if not arg.strip():
         raise AugirError(f"source {source!r} is missing its argument: use one of {', '.join(SCHEMES)}")
-    return loaders[scheme](arg.strip(), source, strict)
+    return fetchers[scheme](arg.strip(), source, strict, out_dir)
+
+
+def _written(dataset: BeirDataset, out_dir: Path, strict: bool) -> BeirDataset:
+    write_beir(dataset, out_dir, strict=strict)
+    return dataset
 
 
 # ---------------------------------------------------------------------------------------------- network
@@ -102,14 +103,14 @@ def require_network(source: str, probe_url: str) -> None:
 # ---------------------------------------------------------------------------------------------- local
 
 
-def _load_local(arg: str, source: str, strict: bool) -> BeirDataset:
-    return load_beir(Path(arg).expanduser(), strict=strict)
+def _fetch_local(arg: str, source: str, strict: bool, out_dir: Path) -> BeirDataset:
+    return copy_beir(Path(arg).expanduser(), out_dir, strict=strict)
 
 
 # ---------------------------------------------------------------------------------------------- beir zip
 
 
-def _load_beir_zip(name: str, source: str, strict: bool) -> BeirDataset:
+def _fetch_beir_zip(name: str, source: str, strict: bool, out_dir: Path) -> BeirDataset:
     # The name goes into a URL and a file name: allow only what BEIR's own names use.
     if not all(ch.isalnum() or ch in "-_." for ch in name) or name.startswith("."):
         raise AugirError(f"source {source!r}: not a BEIR dataset name (letters, digits, '-', '_', '.')")
@@ -123,7 +124,7 @@ def _load_beir_zip(name: str, source: str, strict: bool) -> BeirDataset:
                 zf.extractall(Path(tmp) / "unzipped")  # zipfile drops ".." and absolute paths itself
         except zipfile.BadZipFile:
             raise AugirError(f"source {source!r}: {url} is not a valid zip file") from None
-        return load_beir(_beir_root(Path(tmp) / "unzipped", source), strict=strict)
+        return copy_beir(_beir_root(Path(tmp) / "unzipped", source), out_dir, strict=strict)
 
 
 def _download(url: str, dest: Path, source: str) -> None:
@@ -150,6 +151,10 @@ def _beir_root(unzipped: Path, source: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- hugging face
+
+
+def _fetch_hf(repo: str, source: str, strict: bool, out_dir: Path) -> BeirDataset:
+    return _written(_load_hf(repo, source, strict), out_dir, strict)
 
 
 def _load_hf(repo: str, source: str, strict: bool) -> BeirDataset:

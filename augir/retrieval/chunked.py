@@ -1,7 +1,7 @@
 """Corpus embeddings encoded chunk by chunk straight into a float32 `.npy` on disk, resumable after an interruption.
 
 The encode stage is the slow one (hours for a large corpus on a CPU), so a killed run must not start over: each
-finished chunk is flushed to the memory-mapped array and then recorded in a small progress file, written
+finished chunk is written to its rows of the file, synced, and then recorded in a small progress file, written
 atomically. A later run with the same fingerprint (model, corpus file, sizes) encodes only the chunks not
 recorded. The work folder sits beside the output (`.<out>.partial`), where DVC, which deletes a stage's outputs
 before running it, leaves it alone.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -79,20 +80,29 @@ def _done_chunks(folder: Path, plan: ChunkPlan) -> set[int] | None:
     return set(recorded["done"])
 
 
-def _prepare(folder: Path, plan: ChunkPlan) -> tuple[np.memmap, set[int]]:
+def _prepare(folder: Path, plan: ChunkPlan) -> set[int]:
+    """The chunks already done; a new work folder gets a zero-filled (sparse) `.npy` of the plan's shape."""
     if folder.exists() and any(folder.iterdir()) and not (folder / PROGRESS_FILE).is_file():
         raise AugirError(f"{folder}: exists and is not augir's encoding work folder (no {PROGRESS_FILE}); "
                          "refusing to replace it")
     done = _done_chunks(folder, plan)
     if done is not None:
         log.info("%s: resuming, %d of %d chunks already encoded", folder, len(done), plan.chunks)
-        return np.lib.format.open_memmap(folder / EMBEDDINGS_FILE, mode="r+"), done
+        return done
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    array = np.lib.format.open_memmap(folder / EMBEDDINGS_FILE, mode="w+", dtype=np.float32,
-                                      shape=(plan.rows, plan.dim))
+    created = np.lib.format.open_memmap(folder / EMBEDDINGS_FILE, mode="w+", dtype=np.float32,
+                                        shape=(plan.rows, plan.dim))
+    del created  # only the header is written; the rows are written through the file below
     _record(folder, plan, set())
-    return array, set()
+    return set()
+
+
+def _header_bytes(path: Path) -> int:
+    with path.open("rb") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        (np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0)(handle)
+        return handle.tell()
 
 
 def _record(folder: Path, plan: ChunkPlan, done: set[int]) -> None:
@@ -105,20 +115,24 @@ def encode_chunks(encode: EncodeFn, texts: Iterable[str], plan: ChunkPlan, folde
     Chunks recorded as done are read past without encoding. A chunk is recorded only after its rows are flushed,
     so a crash loses at most the chunk in progress.
     """
-    array, done = _prepare(folder, plan)
-    for number, chunk in enumerate(chunks_of(texts, plan.chunk_size)):
-        if number in done:
-            continue
-        start = number * plan.chunk_size
-        vectors = np.asarray(encode(chunk), dtype=np.float32)
-        if vectors.shape != (len(chunk), plan.dim) or start + len(chunk) > plan.rows:
-            raise AugirError(f"{folder}: chunk {number} encoded to {vectors.shape}, expected ({len(chunk)}, {plan.dim})")
-        array[start:start + len(chunk)] = vectors
-        array.flush()
-        done.add(number)
-        _record(folder, plan, done)
-        log.info("encoded chunk %d of %d", len(done), plan.chunks)
+    done = _prepare(folder, plan)
+    path = folder / EMBEDDINGS_FILE
+    offset, row_bytes = _header_bytes(path), 4 * plan.dim
+    # Written through the file, not a memory map: mapped pages written would count as resident, growing with N.
+    with path.open("r+b") as handle:
+        for number, chunk in enumerate(chunks_of(texts, plan.chunk_size)):
+            if number in done:
+                continue
+            start = number * plan.chunk_size
+            vectors = np.ascontiguousarray(encode(chunk), dtype=np.float32)
+            if vectors.shape != (len(chunk), plan.dim) or start + len(chunk) > plan.rows:
+                raise AugirError(f"{folder}: chunk {number} encoded to {vectors.shape}, "
+                                 f"expected ({len(chunk)}, {plan.dim})")
+            os.pwrite(handle.fileno(), vectors.tobytes(), offset + start * row_bytes)
+            os.fdatasync(handle.fileno())  # on disk before the chunk is recorded as done
+            done.add(number)
+            _record(folder, plan, done)
+            log.info("encoded chunk %d of %d", len(done), plan.chunks)
     if len(done) != plan.chunks:
         raise AugirError(f"{folder}: the corpus changed while it was encoded ({len(done)} of {plan.chunks} chunks)")
-    del array  # closes the map; readers open the file themselves
-    return folder / EMBEDDINGS_FILE
+    return path

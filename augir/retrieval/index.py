@@ -1,9 +1,10 @@
 """The encode stage and dense search: corpus embeddings (float32), a faiss index, top-k retrieval.
 
-The encode stage streams the corpus: texts are read chunk by chunk, encoded straight into a memory-mapped
-`embeddings.npy` (resumable, see `augir.retrieval.chunked`) and added to the index from there in chunks, so
-memory holds the document ids, one chunk and the index itself, never every text. Evaluate reads the index
-memory-mapped where faiss allows it (see `augir.retrieval.factory.mmap_mode`).
+The encode stage streams the corpus: its ids are read first (compact, `augir.data.doc_ids`), then its texts chunk
+by chunk, encoded straight into a memory-mapped `embeddings.npy` (resumable, see `augir.retrieval.chunked`). The
+index is built from that file block by block and kept on disk where it can be (`augir.retrieval.on_disk`): `Flat`
+is the embeddings file itself, searched block by block; IVF indexes are merged on disk; HNSW is built in memory.
+Evaluate reads what is on disk without loading it (see `load_index`).
 """
 
 from __future__ import annotations
@@ -12,25 +13,31 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from augir.data.beir import CORPUS_FILE, BeirDataset, document_text, iter_corpus
+from augir.data.beir import CORPUS_FILE, BeirDataset, document_text, iter_corpus, read_corpus_ids
+from augir.data.doc_ids import DocIds
 from augir.errors import AugirError
 from augir.fileio import atomic_folder, check_replaceable, write_json_atomic
 from augir.retrieval import factory as factories
 from augir.retrieval.chunked import ChunkPlan, encode_chunks, file_stamp, fingerprint, work_folder
+from augir.retrieval.on_disk import EmbeddingsFile, StreamedFlat, fill_ivf_on_disk, is_ivf, read_ivf_on_disk
 
 log = logging.getLogger(__name__)
 
 EMBEDDINGS_FILE = "embeddings.npy"
-IDS_FILE = "doc_ids.json"
-INDEX_FILE = "index.faiss"
-INFO_FILE = "index.json"  # the factory string, exactness, training rows and how evaluate may map the file
+IDS_FILE = "doc_ids.npy"  # row i of the index is document i (UTF-8 bytes; `augir.data.doc_ids`)
+LEGACY_IDS_FILE = "doc_ids.json"  # what folders written before December 2026 hold instead
+INDEX_FILE = "index.faiss"  # absent for Flat: embeddings.npy is the index
+INFO_FILE = "index.json"  # the factory string, exactness, training rows and how evaluate reads the index
+# index.json's `index_mmap` for the on-disk kinds; the faiss-mapped kinds say "full", "partial" or "none".
+STREAMED = "streamed"  # Flat: embeddings.npy searched block by block
+ON_DISK = "ondisk"  # IVF: inverted lists in index.ivfdata, mapped read-only
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,8 @@ class IndexOptions:
 
 @dataclass
 class DenseIndex:
-    doc_ids: list[str]
-    index: Any  # a faiss index whose row i is doc_ids[i]
+    doc_ids: Sequence[str]
+    index: Any  # a faiss index (or a StreamedFlat) whose row i is doc_ids[i]
     info: dict[str, Any] = field(default_factory=dict)
 
     def search_record(self) -> dict[str, Any]:
@@ -128,23 +135,41 @@ def build_index(doc_ids: list[str], embeddings: np.ndarray, kind: str = factorie
     return DenseIndex(doc_ids=doc_ids, index=index, info=info)
 
 
-def save_index(dense: DenseIndex, embeddings: np.ndarray | Path, out_dir: Path, *, overwrite: bool = False) -> None:
-    """Write the folder whole; `embeddings` given as a path (the encode work file) is moved in, not copied."""
+def save_index(dense: DenseIndex, embeddings: np.ndarray, out_dir: Path, *, overwrite: bool = False) -> None:
+    """Write an index built in memory (`build_index`) as an index folder, whole or not at all."""
     import faiss
 
-    with atomic_folder(out_dir, signature=INDEX_FILE, overwrite=overwrite) as staging:
-        if isinstance(embeddings, Path):
-            os.replace(embeddings, staging / EMBEDDINGS_FILE)
-        else:
-            np.save(staging / EMBEDDINGS_FILE, embeddings)
-        (staging / IDS_FILE).write_text(json.dumps(dense.doc_ids), encoding="utf-8")
+    with atomic_folder(out_dir, signature=INFO_FILE, overwrite=overwrite) as staging:
+        np.save(staging / EMBEDDINGS_FILE, embeddings)
+        DocIds.from_strings(dense.doc_ids).save(staging / IDS_FILE)
         faiss.write_index(dense.index, str(staging / INDEX_FILE))
         write_json_atomic(staging / INFO_FILE, dense.info)
 
 
-def corpus_ids(corpus_path: Path) -> list[str]:
-    """Pass one over the corpus: its ids in file order, every record validated, no text kept."""
-    return [doc_id for doc_id, _ in iter_corpus(corpus_path)]
+def build_on_disk(embeddings: EmbeddingsFile, options: IndexOptions, folder: Path) -> dict[str, Any]:
+    """Write the index of `embeddings` into `folder` (an index folder being staged); returns its index.json record.
+
+    Memory holds a block of vectors and the training sample, plus the index itself only for the kinds that cannot
+    live on disk (HNSW's graph, other non-IVF indexes).
+    """
+    import faiss
+
+    record: dict[str, Any] = {"index": options.factory, "rows": embeddings.rows, "dim": embeddings.dim}
+    if options.factory == factories.EXACT:
+        return {**record, "exact": True, "train_rows": 0, "index_mmap": STREAMED}
+    index = factories.make_index(options.factory, embeddings.dim)
+    trained = factories.train(index, embeddings, sample=options.train_sample, seed=options.seed)
+    if is_ivf(index):
+        fill_ivf_on_disk(index, embeddings, folder, INDEX_FILE)
+        mode = ON_DISK
+    else:
+        for _, block in embeddings.blocks(embeddings.block_rows()):
+            index.add(block)
+        faiss.write_index(index, str(folder / INDEX_FILE))
+        mode = factories.mmap_mode(index).mode
+    record.update(exact=factories.is_exact(index), train_rows=trained, index_mmap=mode)
+    record.update(factories.apply_search_params(index, nprobe=options.nprobe, ef_search=options.ef_search))
+    return record
 
 
 def index_corpus(model: str, corpus: Path, out_dir: Path, *, batch_size: int, max_seq_length: int | None,
@@ -156,12 +181,12 @@ def index_corpus(model: str, corpus: Path, out_dir: Path, *, batch_size: int, ma
 
     options = options or IndexOptions()
     corpus_path = corpus / CORPUS_FILE if Path(corpus).is_dir() else Path(corpus)
-    check_replaceable(out_dir, INDEX_FILE, overwrite=overwrite)  # before the expensive part
+    check_replaceable(out_dir, INFO_FILE, overwrite=overwrite)  # before the expensive part
     factories.canonical_factory(options.factory)  # a bad string fails before the model is loaded
     if devices and len(devices) > 1 and backend != "torch":
         raise AugirError(f"runtime.encode_devices: several devices need encode.backend torch, not {backend!r} "
                          "(OpenVINO uses every CPU core in one process)")
-    doc_ids = corpus_ids(corpus_path)
+    doc_ids = read_corpus_ids(corpus_path)
 
     encoder = load_encoder(model, max_seq_length=max_seq_length, backend=backend)
     dim = encoder.get_embedding_dimension()
@@ -172,13 +197,15 @@ def index_corpus(model: str, corpus: Path, out_dir: Path, *, batch_size: int, ma
     with device_pool(encoder, devices) as pool:
         path = encode_chunks(lambda texts: _encode_documents(encoder, texts, batch_size, progress=False, pool=pool),
                              (text for _, text in iter_corpus(corpus_path)), plan, work)
-    index, info = build_faiss_index(np.load(path, mmap_mode="r"), options)
-    dense = DenseIndex(doc_ids=doc_ids, index=index, info=info)
-    save_index(dense, path, out_dir, overwrite=overwrite)
+    with atomic_folder(out_dir, signature=INFO_FILE, overwrite=overwrite) as staging:
+        info = build_on_disk(EmbeddingsFile.open(path), options, staging)
+        doc_ids.save(staging / IDS_FILE)
+        write_json_atomic(staging / INFO_FILE, info)
+        os.replace(path, staging / EMBEDDINGS_FILE)  # last: a failed build leaves the encoded work to resume from
     for leftover in work.iterdir():
         leftover.unlink()
     work.rmdir()
-    return dense
+    return load_index(Path(out_dir))
 
 
 def read_index_file(path: Path, info: dict[str, Any]) -> tuple[Any, str]:
@@ -198,21 +225,34 @@ def read_index_file(path: Path, info: dict[str, Any]) -> tuple[Any, str]:
     return faiss.read_index(str(path)), "none"
 
 
+def _read_doc_ids(folder: Path) -> Sequence[str]:
+    if (folder / IDS_FILE).is_file():
+        return DocIds.load(folder / IDS_FILE)
+    return json.loads((folder / LEGACY_IDS_FILE).read_text(encoding="utf-8"))
+
+
 def load_index(folder: Path, *, nprobe: int | None = None, ef_search: int | None = None) -> DenseIndex:
-    """The encoded index, searched with the depth given (else the one encode recorded)."""
-    if not (folder / INDEX_FILE).is_file():
-        raise AugirError(f"{folder}: no {INDEX_FILE}; run the encode stage first")
-    doc_ids = json.loads((folder / IDS_FILE).read_text(encoding="utf-8"))
+    """The encoded index, searched with the depth given (else the one encode recorded), read without loading what
+    can stay on disk: Flat's embeddings are streamed, IVF's lists and flat codes memory-mapped."""
     info_path = folder / INFO_FILE
+    if not info_path.is_file() and not (folder / INDEX_FILE).is_file():
+        raise AugirError(f"{folder}: no {INFO_FILE}; run the encode stage first")
     # Folders written before factory strings hold an exact IndexFlatIP and no index.json; its codes map fine.
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {
         "index": factories.EXACT, "exact": True, "index_mmap": "full"}
-    index, mode = read_index_file(folder / INDEX_FILE, info)
+    mode = info.get("index_mmap")
+    if mode == STREAMED:
+        return DenseIndex(doc_ids=_read_doc_ids(folder), index=StreamedFlat(EmbeddingsFile.open(folder / EMBEDDINGS_FILE)),
+                          info=info)
+    if mode == ON_DISK:
+        index = read_ivf_on_disk(folder / INDEX_FILE)
+    else:
+        index, mode = read_index_file(folder / INDEX_FILE, info)
     defaults = IndexOptions()
     depth = {"nprobe": nprobe or info.pop("nprobe", defaults.nprobe),
              "ef_search": ef_search or info.pop("ef_search", defaults.ef_search)}
     info = {**info, "index_mmap": mode, **factories.apply_search_params(index, **depth)}
-    return DenseIndex(doc_ids=doc_ids, index=index, info=info)
+    return DenseIndex(doc_ids=_read_doc_ids(folder), index=index, info=info)
 
 
 def search(dense: DenseIndex, query_ids: list[str], query_embeddings: np.ndarray, top_k: int) -> dict[str, dict[str, float]]:

@@ -45,6 +45,27 @@ def real_pairs(dataset: BeirDataset, name: str) -> list[Pair]:
     ]
 
 
+def load_for_pairs(folder: Path, *, generated: list[Path] = (), infused: Path | None = None,
+                   whole: bool = False) -> BeirDataset:
+    """A training dataset as the pairs stage needs it: queries, qrels and every id, with the texts of only the
+    passages a pair can name (the train split's positives, the `generated` sets' passages, the `infused` pairs'),
+    so memory grows with the pairs, not the corpus. `whole` reads every text: mining hard negatives and the
+    judge's labelling search the whole corpus."""
+    from augir.data.beir import CORPUS_FILE, load_beir, read_corpus_ids, with_texts
+
+    if whole:
+        return load_beir(folder)
+    dataset = load_beir(folder, doc_ids=read_corpus_ids(Path(folder) / CORPUS_FILE))
+    needed = {doc_id for doc_ids in dataset.positives(REAL_SPLIT).values() for doc_id in doc_ids}
+    for augmented_dir in generated:
+        needed |= {doc_id for _, _, doc_id in read_generated_pairs(augmented_dir)}
+    if infused is not None:
+        from augir.infusion.infuse import read_infused
+
+        needed |= {doc_id for _, doc_id, _ in read_infused(infused)}
+    return with_texts(dataset, Path(folder) / CORPUS_FILE, needed)
+
+
 def first_pairs(pairs: list[Pair], limit: int | None, key: str) -> list[Pair]:
     """The first `limit` pairs (all of them with None), refusing a limit larger than what there is."""
     if limit is None:

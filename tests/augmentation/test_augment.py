@@ -50,6 +50,45 @@ def test_exclude_judged_leaves_out_passages_judged_for_evaluation(tiny_dataset):
     assert set(kept) == {"d1", "d2", "d3", "d4", "d7"}  # d5, d6, d8 are judged in test (d8 with grade 0)
 
 
+def _choose_as_before(ids: list[str], excluded: set[str], count: int, seed: int) -> list[str]:
+    """choose_passages as it was written before compact ids: sorted strings, shuffled by random.shuffle."""
+    import random
+
+    chosen = sorted(doc_id for doc_id in ids if doc_id not in excluded)
+    random.Random(seed).shuffle(chosen)
+    return chosen[:count]
+
+
+@pytest.mark.parametrize("exclude_judged", [False, True])
+def test_passages_chosen_from_compact_ids_are_the_ones_strings_gave(exclude_judged):
+    import random
+
+    from augir.data.beir import BeirDataset
+    from augir.data.doc_ids import DocIds
+
+    rng = random.Random(0)
+    alphabet = "abcXYZ019-_éü中"
+    ids = list(dict.fromkeys("".join(rng.choices(alphabet, k=rng.randint(1, 9))) for _ in range(3000)))
+    judged = {"q1": {doc_id: 1 for doc_id in ids[::7]}}
+    light = BeirDataset(corpus={}, queries={}, qrels={"test": judged}, known_ids=DocIds.from_strings(ids))
+    excluded = set(ids[::7]) if exclude_judged else set()
+    for seed in (0, 5):
+        assert choose_passages(light, 500, seed, exclude_judged) == _choose_as_before(ids, excluded, 500, seed)
+
+
+def test_the_augment_stage_holds_only_the_texts_it_uses(tiny_beir_dir, tiny_dataset):
+    from augir.augmentation.augment import load_for_augmentation
+    from augir.augmentation.prompts import training_example_pairs
+
+    params = _params(num_passages=3)
+    light = load_for_augmentation(tiny_beir_dir, params)
+    chosen = choose_passages(light, 3, params.seed)
+    examples = {doc_id for _, doc_id in training_example_pairs(tiny_dataset, params.num_examples, params.seed)}
+    assert chosen == choose_passages(tiny_dataset, 3, params.seed) and examples
+    assert set(light.corpus) == set(chosen) | examples and len(light.corpus) < len(tiny_dataset.corpus)
+    assert all(light.corpus[doc_id] == tiny_dataset.corpus[doc_id] for doc_id in light.corpus)
+
+
 @pytest.mark.parametrize("strategy", ["question", "keyword", "claim", "title", "diverse"])
 def test_every_strategy_writes_the_beir_generated_queries_layout(tmp_path, tiny_dataset, tiny_backend, strategy):
     stats = augment_tiny(tiny_dataset, _params(strategy=strategy), tmp_path / "out", tmp_path / "work", tiny_backend)

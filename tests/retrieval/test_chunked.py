@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from augir.data.beir import CORPUS_FILE, document_text, iter_corpus, read_corpus
+from augir.data.beir import CORPUS_FILE, document_text, iter_corpus, read_corpus, read_corpus_ids
 from augir.errors import AugirError
 from augir.retrieval.chunked import PROGRESS_FILE, ChunkPlan, encode_chunks, work_folder
 from augir.retrieval.encoders import load_encoder
@@ -41,11 +41,13 @@ def test_iter_corpus_streams_what_read_corpus_reads(tiny_beir_dir):
     assert list(iter_corpus(path)) == [(doc_id, document_text(doc)) for doc_id, doc in corpus.items()]
 
 
-def test_iter_corpus_refuses_duplicates_like_read_corpus(tmp_path):
+@pytest.mark.parametrize("reader", [read_corpus, read_corpus_ids])
+def test_the_id_pass_refuses_duplicates_like_read_corpus(tmp_path, reader):
     path = tmp_path / CORPUS_FILE
-    path.write_text('{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n')
-    with pytest.raises(AugirError, match=r"corpus.jsonl:2: duplicate document id 'a' \(first on line 1\)"):
-        list(iter_corpus(path))
+    path.write_text('{"_id": "b", "text": "w"}\n{"_id": "a", "text": "x"}\n\n{"_id": "c", "text": "y"}\n'
+                    '{"_id": "a", "text": "z"}\n{"_id": "b", "text": "v"}\n')
+    with pytest.raises(AugirError, match=r"corpus.jsonl:5: duplicate document id 'a' \(first on line 2\)$"):
+        reader(path)
 
 
 def test_resume_after_interruption_encodes_only_missing_chunks(tmp_path):
@@ -119,7 +121,7 @@ def test_index_corpus_resumes_an_interrupted_encode(tmp_path, tiny_beir_dir, tin
 
 
 @pytest.mark.parametrize(("factory", "exact", "mmap"), [
-    ("flat_ip", True, "full"), ("IVF2,Flat", False, "full"), ("HNSW8", False, "partial")])
+    ("flat_ip", True, "streamed"), ("IVF2,Flat", False, "ondisk"), ("HNSW8", False, "partial")])
 def test_metrics_say_whether_the_search_was_exact(tmp_path, tiny_beir_dir, tiny_dataset, tiny_encoder_dir, factory,
                                                   exact, mmap):
     index_corpus(str(tiny_encoder_dir), tiny_beir_dir, tmp_path / "index", batch_size=4, max_seq_length=None,
@@ -174,7 +176,7 @@ def test_encoding_on_two_processes_gives_one_process_embeddings(tmp_path, tiny_b
                           options=options, devices=["cpu", "cpu"])
     one = np.load(tmp_path / "one" / "embeddings.npy")
     two = np.load(tmp_path / "two" / "embeddings.npy")
-    assert double.doc_ids == single.doc_ids and one.shape == two.shape == (8, one.shape[1])
+    assert list(double.doc_ids) == list(single.doc_ids) and one.shape == two.shape == (8, one.shape[1])
     assert np.abs(one - two).max() < 1e-6 and np.abs(one).max() > 0.01
     assert pools == [(["cpu", "cpu"], 2)]  # one pool for the three chunks, two worker processes
 

@@ -26,5 +26,5 @@ def test_index_round_trip(tmp_path, tiny_dataset, tiny_encoder_dir):
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     save_index(build_index(doc_ids, embeddings), embeddings, tmp_path / "index")
     loaded = load_index(tmp_path / "index")
-    assert loaded.doc_ids == doc_ids and loaded.index.ntotal == 8
+    assert list(loaded.doc_ids) == doc_ids and loaded.index.ntotal == 8
     assert np.array_equal(np.load(tmp_path / "index" / "embeddings.npy"), embeddings)
