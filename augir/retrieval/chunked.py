@@ -23,6 +23,7 @@ import numpy as np
 
 from augir.errors import AugirError
 from augir.fileio import write_json_atomic
+from augir.retrieval.on_disk import EmbeddingsFile
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,6 @@ def _prepare(folder: Path, plan: ChunkPlan) -> set[int]:
     return set()
 
 
-def _header_bytes(path: Path) -> int:
-    with path.open("rb") as handle:
-        major, _ = np.lib.format.read_magic(handle)
-        (np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0)(handle)
-        return handle.tell()
-
-
 def _record(folder: Path, plan: ChunkPlan, done: set[int]) -> None:
     write_json_atomic(folder / PROGRESS_FILE, {"plan": asdict(plan), "done": sorted(done)})
 
@@ -117,7 +111,7 @@ def encode_chunks(encode: EncodeFn, texts: Iterable[str], plan: ChunkPlan, folde
     """
     done = _prepare(folder, plan)
     path = folder / EMBEDDINGS_FILE
-    offset, row_bytes = _header_bytes(path), 4 * plan.dim
+    offset, row_bytes = EmbeddingsFile.open(path).offset, 4 * plan.dim
     # Written through the file, not a memory map: mapped pages written would count as resident, growing with N.
     with path.open("r+b") as handle:
         for number, chunk in enumerate(chunks_of(texts, plan.chunk_size)):

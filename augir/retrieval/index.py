@@ -1,7 +1,7 @@
 """The encode stage and dense search: corpus embeddings (float32), a faiss index, top-k retrieval.
 
 The encode stage streams the corpus: its ids are read first (compact, `augir.data.doc_ids`), then its texts chunk
-by chunk, encoded straight into a memory-mapped `embeddings.npy` (resumable, see `augir.retrieval.chunked`). The
+by chunk, encoded straight into `embeddings.npy` on disk (resumable, see `augir.retrieval.chunked`). The
 index is built from that file block by block and kept on disk where it can be (`augir.retrieval.on_disk`): `Flat`
 is the embeddings file itself, searched block by block; IVF indexes are merged on disk; HNSW is built in memory.
 Evaluate reads what is on disk without loading it (see `load_index`).
