@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import traceback
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,11 @@ def _default(model: type, key: str) -> Any:
     return model.model_fields[key].default
 
 
+def _choices(model: type, key: str) -> tuple[str, ...]:
+    """A Literal param's allowed values, from augir.params."""
+    return typing.get_args(model.model_fields[key].annotation)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from augir.params import DownloadParams, EncodeParams, EvaluateParams
 
@@ -479,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="IVF: lists visited per query (recorded; evaluate --nprobe overrides)")
     encode.add_argument("--ef-search", type=int, default=_default(EncodeParams, "ef_search"),
                         help="HNSW: search depth (recorded; evaluate --ef-search overrides)")
-    encode.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
-                        help="openvino: the transformer run by OpenVINO (CPU inference)")
+    encode.add_argument("--backend", choices=_choices(EncodeParams, "backend"), default=_default(EncodeParams, "backend"),
+                        help="openvino, onnx, onnx-int8: the transformer run by OpenVINO or ONNX Runtime (CPU inference)")
     encode.add_argument("--devices", nargs="+", metavar="DEVICE",
                         help="encode across one process per device, e.g. cuda:0 cuda:1 (runtime.encode_devices)")
     encode.add_argument("--overwrite", action="store_true", help="replace an existing --out that augir did not write")
@@ -492,8 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default=_default(EvaluateParams, "split"))
     evaluate.add_argument("--out", type=Path, required=True, help="metrics JSON")
     evaluate.add_argument("--index", type=Path, help="a folder written by `augir encode` (else encode now)")
-    evaluate.add_argument("--backend", choices=["torch", "openvino"], default=_default(EncodeParams, "backend"),
-                          help="openvino: the transformer run by OpenVINO (CPU inference)")
+    evaluate.add_argument("--backend", choices=_choices(EncodeParams, "backend"), default=_default(EncodeParams, "backend"),
+                          help="openvino, onnx, onnx-int8: the transformer run by OpenVINO or ONNX Runtime (CPU inference)")
     evaluate.add_argument("--run-dir", type=Path, help="also write the TREC run and per-query scores here")
     evaluate.add_argument("--nprobe", type=int, help="with --index IVF: lists visited per query (default: as encoded)")
     evaluate.add_argument("--ef-search", type=int, help="with --index HNSW: search depth (default: as encoded)")

@@ -275,9 +275,10 @@ class EncodeParams(_Strict):
     # A faiss index-factory string, searched by inner product: Flat (exact; `flat_ip` is its old name), HNSW32,
     # IVF<lists>,Flat, IVF<lists>,PQ<m>, ... Anything but Flat is approximate and the metrics say so (exact: false).
     index: str = "Flat"
-    # torch | openvino: the transformer run by OpenVINO on CPUs (faster; embeddings within float error of torch's,
-    # see the README), for encode and evaluate's queries; training is always torch
-    backend: Literal["torch", "openvino"] = "torch"
+    # torch | openvino | onnx | onnx-int8: the transformer run by OpenVINO or ONNX Runtime (int8: dynamically
+    # quantized) on CPUs, for encode and evaluate's queries (speed and agreement with torch: README); training is
+    # always torch
+    backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "torch"
     train_sample: Int = Field(100_000, ge=1)  # IVF/PQ: vectors the index trains on (a seeded sample of the corpus)
     seed: Int = 0  # the training sample and IVF k-means initialisation
     chunk_size: Int = Field(4096, ge=1)  # passages encoded (and checkpointed) together; the unit of resuming

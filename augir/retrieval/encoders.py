@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from augir.errors import AugirError
 
@@ -60,7 +61,8 @@ def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length
 
     Prefixes go into the model's `prompts` so that they are saved with a fine-tuned model and every later
     `encode_query` / `encode_document` applies them without anyone having to remember. `backend` openvino runs
-    its transformer with OpenVINO (inference only: augir.retrieval.openvino).
+    its transformer with OpenVINO, onnx and onnx-int8 with ONNX Runtime (inference only: augir.retrieval.openvino,
+    augir.retrieval.onnx).
     """
     from sentence_transformers import SentenceTransformer
 
@@ -87,9 +89,27 @@ def load_encoder(model: str, *, prefixes: Prefixes | None = None, max_seq_length
         from augir.retrieval.openvino import use_openvino
 
         encoder = use_openvino(encoder)
+    elif backend in ("onnx", "onnx-int8"):
+        from augir.retrieval.onnx import use_onnx
+
+        encoder = use_onnx(encoder, int8=backend == "onnx-int8")
     elif backend != "torch":
-        raise AugirError(f"encode.backend: unknown backend {backend!r}; use torch or openvino")
+        raise AugirError(f"encode.backend: unknown backend {backend!r}; use torch, onnx, onnx-int8 or openvino")
     return encoder
+
+
+def transformer_module(encoder: Any, backend: str) -> Any:
+    """The encoder's first module, if it is a Hugging Face transformer the rest of the modules pool."""
+    first = encoder[0]
+    if not hasattr(first, "model") or not hasattr(first.model, "config"):
+        raise AugirError(f"encode.backend: {backend}: {type(first).__name__} is not a transformer module")
+    return first
+
+
+def example_inputs(transformer: Any) -> dict[str, Any]:
+    """The tensors the transformer takes, for one short text: what a converter traces it with."""
+    features = transformer.preprocess(["an example passage to trace the model with"])
+    return {name: features[name] for name in ("input_ids", "attention_mask", "token_type_ids") if name in features}
 
 
 def no_cuda() -> bool:

@@ -185,7 +185,7 @@ def index_corpus(model: str, corpus: Path, out_dir: Path, *, batch_size: int, ma
     factories.canonical_factory(options.factory)  # a bad string fails before the model is loaded
     if devices and len(devices) > 1 and backend != "torch":
         raise AugirError(f"runtime.encode_devices: several devices need encode.backend torch, not {backend!r} "
-                         "(OpenVINO uses every CPU core in one process)")
+                         "(OpenVINO and ONNX Runtime use every CPU core in one process)")
     doc_ids = read_corpus_ids(corpus_path)
 
     encoder = load_encoder(model, max_seq_length=max_seq_length, backend=backend)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from augir.errors import AugirError
+from augir.retrieval.encoders import example_inputs, transformer_module
 
 
 def _openvino() -> Any:
@@ -23,25 +24,16 @@ def _openvino() -> Any:
     return openvino
 
 
-def _transformer(encoder: Any) -> Any:
-    """The encoder's first module, if it is a Hugging Face transformer the rest of the modules pool."""
-    first = encoder[0]
-    if not hasattr(first, "model") or not hasattr(first.model, "config"):
-        raise AugirError(f"encode.backend: openvino: {type(first).__name__} is not a transformer module")
-    return first
-
-
 def use_openvino(encoder: Any) -> Any:
     """`encoder` with its transformer compiled by OpenVINO for the CPU."""
     ov = _openvino()
-    transformer = _transformer(encoder)
+    transformer = transformer_module(encoder, "openvino")
     model = transformer.model.eval()
-    example = transformer.tokenize(["an example passage to trace the model with"])
-    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
+    example = example_inputs(transformer)
     with torch.no_grad():
-        converted = ov.convert_model(model, example_input={name: example[name] for name in names})
+        converted = ov.convert_model(model, example_input=example)
     compiled = ov.Core().compile_model(converted, "CPU")
-    transformer.model = OpenVinoModel(compiled, model.config, names)
+    transformer.model = OpenVinoModel(compiled, model.config, list(example))
     return encoder
 
 

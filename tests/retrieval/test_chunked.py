@@ -181,8 +181,9 @@ def test_encoding_on_two_processes_gives_one_process_embeddings(tmp_path, tiny_b
     assert pools == [(["cpu", "cpu"], 2)]  # one pool for the three chunks, two worker processes
 
 
-def test_several_devices_with_openvino_is_a_one_line_error(tmp_path, tiny_beir_dir, tiny_encoder_dir):
+@pytest.mark.parametrize("backend", ["openvino", "onnx", "onnx-int8"])
+def test_several_devices_with_another_backend_is_a_one_line_error(backend, tmp_path, tiny_beir_dir, tiny_encoder_dir):
     with pytest.raises(AugirError, match="runtime.encode_devices: several devices need encode.backend torch"):
         index_corpus(str(tiny_encoder_dir), tiny_beir_dir, tmp_path / "index", batch_size=2, max_seq_length=None,
-                     backend="openvino", devices=["cpu", "cpu"])
+                     backend=backend, devices=["cpu", "cpu"])
     assert not (tmp_path / "index").exists()

@@ -31,5 +31,5 @@ def test_openvino_metrics_equal_torch(tiny_encoder_dir, tiny_dataset):
 
 
 def test_an_unknown_backend_names_the_param(tiny_encoder_dir):
-    with pytest.raises(AugirError, match="^encode.backend: unknown backend 'onnx'"):
-        load_encoder(str(tiny_encoder_dir), backend="onnx")
+    with pytest.raises(AugirError, match="^encode.backend: unknown backend 'tensorrt'"):
+        load_encoder(str(tiny_encoder_dir), backend="tensorrt")
