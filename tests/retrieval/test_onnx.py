@@ -51,4 +51,3 @@ def test_onnx_int8_runs_quantized_matrix_products_and_stays_close(tiny_encoder_d
     got = _embeddings(int8_encoder, "encode_document")
     assert not np.array_equal(got, expected)
     assert (got * expected).sum(axis=1).min() > 0.9
-
