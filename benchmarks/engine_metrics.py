@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +38,6 @@ def _run(command: list[str], cwd: Path) -> None:
 def run_engine(name: str, overrides: list[str], work: Path) -> Path:
     """The default pipeline with `overrides`, in a fresh clone of HEAD at `work/name`."""
     folder = work / name
-    shutil.rmtree(folder, ignore_errors=True)
     _run(["git", "clone", "--quiet", str(REPO), str(folder)], work)
     _run(["dvc", "cache", "dir", "--local", str(REPO / ".dvc" / "cache")], folder)
     _run(["dvc", "exp", "run", *[arg for override in overrides for arg in ("-S", override)]], folder)
@@ -53,13 +53,21 @@ def completions(folder: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default=",".join(ENGINES))
-    parser.add_argument("--work", type=Path, default=Path("/tmp/augir-engine-metrics"))
+    parser.add_argument("--work", type=Path, help="a new folder for the clones (default: a fresh temporary one)")
     parser.add_argument("--out", type=Path, default=RESULTS / "engine_metrics.json")
     parser.add_argument("--keep", action="store_true", help="keep the clones")
     args = parser.parse_args()
 
     names = args.engines.split(",")
-    args.work.mkdir(parents=True, exist_ok=True)
+    unknown = sorted(set(names) - set(ENGINES))
+    if unknown:
+        parser.error(f"--engines: unknown {', '.join(unknown)}; use {', '.join(ENGINES)}")
+    if args.work is None:
+        args.work = Path(tempfile.mkdtemp(prefix="augir-engine-metrics-"))
+    elif args.work.exists():
+        parser.error(f"--work: {args.work} exists; give a new folder (this script deletes it when done)")
+    else:
+        args.work.mkdir(parents=True)
     rows, reference = {}, None
     for name in names:
         folder = run_engine(name, ENGINES[name], args.work)
@@ -71,7 +79,8 @@ def main() -> None:
             "overrides": ENGINES[name],
             "completions_identical_to_first": sum(raw.get(query) == text for query, text in reference.items()),
             "completions": len(reference),
-            "queries_kept": sum(1 for _ in (folder / "data" / "augmented" / "queries.jsonl").open()),
+            "queries_kept": len((folder / "data" / "augmented" / "queries.jsonl").read_text().splitlines()),
+            # of the shards augment generated in that run (resumed ones are not counted): not per-engine totals
             **{key: augment.get(key) for key in ("generation_seconds", "prompt_tokens", "cached_prompt_tokens",
                                                   "new_tokens", "tokens_per_second")},
             "test": {key: metrics[key] for key in MEASURES},
