@@ -146,6 +146,7 @@ class RuntimeParams(_Strict):
     They are recorded in metrics/augment.json. Batch-invariance is the engine's: see the README."""
 
     batch_size: Int = Field(16, ge=1)  # augment: prompts per backend call and per resumable shard
+    sort_by_length: bool = True  # augment: batches of prompts of similar length (less padding); false: passage order
     threads: Int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default (one per core)
     prefix_cache: bool = True  # transformers: compute each strategy's shared prefix once and reuse its KV cache
     # train: data-parallel processes (torchrun, one per GPU; gloo on CPUs). train.batch_size stays the global batch,

@@ -2,7 +2,9 @@
 
 Engines, all greedy with the default generator (SmolLM2-135M, params.yaml's augment settings, SciFact passages):
 - `today`: augir's transformers path as it was, every prompt computed whole (runtime.prefix_cache: false);
-- `prefix`: the shared instruction + few-shot prefix computed once, its KV cache reused (the new default);
+- `prefix`: the shared instruction + few-shot prefix computed once, its KV cache reused, batches in passage order;
+- `sorted`: augir's default path, `prefix` with batches cut from the prompts sorted by length (runtime.sort_by_length),
+  queries compared passage by passage;
 - `bare`: a plain batched `model.generate` loop over the whole prompts, no augir code (the engine's own call);
 - `ct2`, `ct2-int8`: augir's CTranslate2 backend (augment.backend: ctranslate2), float32 or int8, the shared
   prefix as its cached static prompt; `ct2-bare`: CTranslate2's own `generate_batch` on the whole prompts (extra
@@ -26,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from augir.augmentation.augment import PromptBuilder, choose_passages, plan_jobs, sampling_of
+from augir.augmentation.augment import PromptBuilder, by_prompt_length, choose_passages, plan_jobs, sampling_of
 from augir.augmentation.backends.transformers_backend import TransformersBackend
 from augir.augmentation.prompts import Prompt
 from augir.params import AugmentParams
@@ -107,11 +109,19 @@ def main() -> None:
     jobs = plan_jobs(choose_passages(dataset, args.passages, params.seed), params)
     builder = PromptBuilder(dataset, params)
     prompts = [builder.prompt(job) for job in jobs]
+    position = {job.query_id: index for index, job in enumerate(jobs)}
+    sorted_order = [position[job.query_id] for job in by_prompt_length(jobs, builder)]
     started = time.perf_counter()
     backend = TransformersBackend.load(params.generator)
     load_seconds = time.perf_counter() - started
     tokenizer = backend.generator.tokenizer
     prompt_tokens = sum(len(tokenizer(p.text)["input_ids"]) for p in prompts)
+    rest_lengths = [len(backend.tokenized(p).rest_ids) for p in prompts]  # what the prefix cache leaves to read
+
+    def padding(order: list[int]) -> int:
+        batches = [[rest_lengths[i] for i in order[start : start + args.batch_size]]
+                   for start in range(0, len(order), args.batch_size)]
+        return sum(max(batch) * len(batch) - sum(batch) for batch in batches)
 
     engines = args.engines.split(",")
     ct2 = {}
@@ -134,6 +144,12 @@ def main() -> None:
             elif engine.startswith("ct2"):
                 texts, counts = augir_generate(ct2["int8" if engine == "ct2-int8" else "float32"], prompts,
                                                args.batch_size, params)
+            elif engine == "sorted":
+                backend.reuse_prefix = True
+                in_order, counts = augir_generate(backend, [prompts[i] for i in sorted_order], args.batch_size, params)
+                texts = [""] * len(prompts)
+                for index, text in zip(sorted_order, in_order):
+                    texts[index] = text  # back to passage order, to compare with the other engines
             else:
                 backend.reuse_prefix = engine == "prefix"
                 texts, counts = augir_generate(backend, prompts, args.batch_size, params)
@@ -177,6 +193,8 @@ def main() -> None:
         "prompt_tokens": prompt_tokens,
         "prefix_tokens": len(tokenizer(prompts[0].prefix)["input_ids"]) if prompts[0].prefix else 0,
         "load_seconds": round(load_seconds, 2),
+        "passage_tokens_after_prefix": sum(rest_lengths),
+        "padding_tokens": {"passage_order": padding(list(range(len(prompts)))), "sorted": padding(sorted_order)},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "load_average_end": os.getloadavg(), "cpus": os.cpu_count(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "threads": args.threads,

@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 KNOBS = {
     "batch_size": 1,
+    "sort_by_length": False,
     "threads": 1,
     "prefix_cache": False,
     "openai": {"concurrency": 9, "cache_prompt": True},
@@ -45,8 +46,10 @@ def test_runtime_knobs_leave_augment_up_to_date_and_its_output_unchanged(tmp_pat
         status = json.loads(run([sys.executable, "-m", "dvc", "status", "--json", "augment"], repo, stdout_only=True))
         assert status == {}, f"runtime.{knob} made augment stale: {status}"
 
-    # The greedy transformers engine on CPU: one prompt per batch, no prefix cache, one thread, same bytes.
-    _write(repo, {**params, "runtime": {**params["runtime"], "batch_size": 1, "prefix_cache": False, "threads": 1}})
+    # The greedy transformers engine on CPU: one prompt per batch in passage order, no prefix cache, one thread,
+    # same bytes.
+    _write(repo, {**params, "runtime": {**params["runtime"], "batch_size": 1, "sort_by_length": False,
+                                        "prefix_cache": False, "threads": 1}})
     run([sys.executable, "-m", "dvc", "repro", "--force", "augment"], repo)
     for name, content in before.items():
         assert (repo / "data" / "augmented" / name).read_bytes() == content, name

@@ -3,8 +3,10 @@
 Output is BEIR's generated-queries layout (`queries.jsonl`, `qrels/train.tsv`) plus `provenance.jsonl`, one
 record per generation (kept or dropped, with the reason). Passages are a seeded permutation of the corpus, so the
 passages of a run with N are the first N of a run with more; with greedy decoding or per-passage seeds, so are
-the queries (batches are fixed chunks of the passage order). Finished batches are kept as shards in a work folder:
-an interrupted run started again continues where it stopped; the folder is removed once the output is written.
+the queries (a passage's query depends on its prompt and seed, not on its batch, for batch-invariant engines).
+Batches are chunks of the prompts sorted by length (`runtime.sort_by_length`), so that a batch pads little; the
+output keeps the passage order. Finished batches are kept as shards in a work folder: an interrupted run started
+again continues where it stopped; the folder is removed once the output is written.
 """
 
 from __future__ import annotations
@@ -215,7 +217,8 @@ def run_augmentation(
     jobs = plan_jobs(passages, params)
     builder = PromptBuilder(dataset, params)
     size = runtime.batch_size
-    batches = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    ordered = by_prompt_length(jobs, builder) if runtime.sort_by_length else jobs
+    batches = [ordered[start : start + size] for start in range(0, len(ordered), size)]
     work_dir.mkdir(parents=True, exist_ok=True)
 
     stats = AugmentStats(passages=len(passages), runtime=runtime.model_dump(mode="json"))
@@ -242,6 +245,20 @@ def run_augmentation(
     _write_output(records, out_dir, overwrite)
     _remove_shards(work_dir)
     return stats
+
+
+def by_prompt_length(jobs: list[Job], builder: PromptBuilder) -> list[Job]:
+    """Jobs grouped by shared prefix and sorted by prompt length (stable): a batch of similar lengths pads little.
+
+    On the default run's prompts, batches of 16 in passage order held twice the passage tokens in padding."""
+
+    def key(job: Job) -> tuple[str, int]:
+        prompt = builder.prompt(job)
+        if prompt.messages is not None:
+            return "", sum(len(content) for _, content in prompt.messages)
+        return prompt.prefix or "", len(prompt.text or "")
+
+    return sorted(jobs, key=key)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from augir.augmentation.augment import choose_passages, plan_jobs, run_augmentation, strategies_for
+from augir.augmentation.augment import (
+    PromptBuilder,
+    by_prompt_length,
+    choose_passages,
+    plan_jobs,
+    run_augmentation,
+    strategies_for,
+)
 from augir.augmentation.prompts import STRATEGIES
 from augir.fileio import read_jsonl
 from augir.params import AugmentParams, RuntimeParams
@@ -196,7 +203,8 @@ def test_more_passages_than_the_corpus_has_is_one_warning_and_in_the_metrics(tmp
 
 
 @pytest.mark.parametrize("runtime", [RuntimeParams(batch_size=1), RuntimeParams(batch_size=5),
-                                     RuntimeParams(batch_size=3, threads=1), RuntimeParams(prefix_cache=False)])
+                                     RuntimeParams(batch_size=3, threads=1), RuntimeParams(prefix_cache=False),
+                                     RuntimeParams(batch_size=3, sort_by_length=False)])
 def test_runtime_knobs_leave_greedy_output_byte_identical(tmp_path, tiny_dataset, tiny_generator, runtime):
     from augir.augmentation.backends.transformers_backend import TransformersBackend
 
@@ -251,3 +259,34 @@ def test_repeated_queries_across_passages_are_capped_and_counted(tmp_path, tiny_
     assert stats.kept == kept and stats.dropped["repeated"] == 6 - kept
     records = read_jsonl(tmp_path / "out" / "provenance.jsonl")
     assert [r["dropped"] for r in records] == [None] * kept + ["repeated"] * (6 - kept)  # the first passages keep it
+
+
+def test_batches_are_cut_from_prompts_sorted_by_length_within_each_strategy(tiny_dataset):
+    params = _params(num_passages=8, strategy="diverse")
+    jobs = plan_jobs(choose_passages(tiny_dataset, 8, params.seed), params)
+    builder = PromptBuilder(tiny_dataset, params)
+    ordered = by_prompt_length(jobs, builder)
+    assert sorted(job.query_id for job in ordered) == sorted(job.query_id for job in jobs)
+    keys = [(builder.prompt(job).prefix, len(builder.prompt(job).text)) for job in ordered]
+    assert keys == sorted(keys)  # same prefix together (one cache per batch), shortest first
+    assert len({prefix for prefix, _ in keys}) > 1 and ordered != jobs  # the test has something to sort
+
+
+def test_sorted_batches_pad_less_and_the_output_keeps_the_passage_order(tmp_path, tiny_dataset, tiny_backend):
+    widths: dict[bool, list[int]] = {}
+    for sort in (True, False):
+        backend = CountingBackend(tiny_backend)
+        calls: list[list[int]] = []
+        inner = backend.complete
+
+        def complete(prompts, seeds, sampling, inner=inner, calls=calls):
+            calls.append([len(p.text) for p in prompts])
+            return inner(prompts, seeds, sampling)
+
+        backend.complete = complete
+        run_augmentation(tiny_dataset, _params(num_passages=8), tmp_path / f"out{sort}", tmp_path / f"w{sort}",
+                         backend, RuntimeParams(batch_size=2, sort_by_length=sort))
+        widths[sort] = [max(lengths) * len(lengths) - sum(lengths) for lengths in calls]  # padding, in characters
+    assert sum(widths[True]) < sum(widths[False])
+    for name in ["queries.jsonl", "provenance.jsonl"]:
+        assert (tmp_path / "outTrue" / name).read_bytes() == (tmp_path / "outFalse" / name).read_bytes(), name
