@@ -52,15 +52,15 @@ def timed(work: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def generation_work(passages: int) -> tuple[Callable[[], Any], int]:
-    """augir's default generation path (prefix cache, length-sorted batches of 16) on the default run's prompts."""
+def generation_work(dataset: Any, passages: int) -> tuple[Callable[[], Any], int]:
+    """augir's default generation path (prefix cache, length-sorted batches of runtime.batch_size) on the default
+    run's prompts."""
     from augir.augmentation.augment import PromptBuilder, by_prompt_length, choose_passages, plan_jobs, sampling_of
     from augir.augmentation.backends.transformers_backend import TransformersBackend
-    from augir.data.semanlink import build_semanlink
     from augir.params import load_params
 
-    params = load_params(REPO / "params.yaml").augment
-    dataset = build_semanlink(seed=0, test_fraction=0.5)
+    all_params = load_params(REPO / "params.yaml")
+    params, size = all_params.augment, all_params.runtime.batch_size
     builder = PromptBuilder(dataset, params)
     jobs = by_prompt_length(plan_jobs(choose_passages(dataset, passages, params.seed), params), builder)
     prompts = [builder.prompt(job) for job in jobs]
@@ -68,18 +68,16 @@ def generation_work(passages: int) -> tuple[Callable[[], Any], int]:
     backend.complete(prompts[:2], [0, 0], sampling_of(params))  # the prefix's cache, computed once per run
 
     def work() -> None:
-        for start in range(0, len(prompts), 16):
-            batch = prompts[start : start + 16]
-            backend.complete(batch, [job.seed for job in jobs[start : start + 16]], sampling_of(params))
+        for start in range(0, len(prompts), size):
+            batch = prompts[start : start + size]
+            backend.complete(batch, [job.seed for job in jobs[start : start + size]], sampling_of(params))
 
     return work, len(prompts)
 
 
-def semanlink_texts() -> tuple[list[tuple[str, str]], list[str]]:
+def semanlink_texts(dataset: Any) -> tuple[list[tuple[str, str]], list[str]]:
     from augir.data.beir import document_text
-    from augir.data.semanlink import build_semanlink
 
-    dataset = build_semanlink(seed=0, test_fraction=0.5)
     pairs = [(dataset.queries[q], document_text(dataset.corpus[d])) for q, docs in dataset.qrels["train"].items()
              for d in docs if d in dataset.corpus and q in dataset.queries]
     return pairs, [document_text(doc) for doc in dataset.corpus.values()]
@@ -126,16 +124,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--documents", type=int, default=256)
     args = parser.parse_args()
-    pairs, documents = semanlink_texts()
+    from augir.data.semanlink import build_semanlink
+
+    dataset = build_semanlink(seed=0, test_fraction=0.5)  # the default run's corpus and split
+    pairs, documents = semanlink_texts(dataset)
     works = {
-        "generation": generation_work(args.passages),
+        "generation": generation_work(dataset, args.passages),
         "training": training_work(args.steps, pairs),
         "encoding": encoding_work(documents[: args.documents]),
     }
     flops = {name: counted_flops(work) for name, (work, _) in works.items()}
     runs: list[dict[str, Any]] = []
     for round_number in range(args.rounds):
-        for name, (work, units) in works.items():
+        for name, (work, _) in works.items():
             peak_before = matmul_gflops()
             seconds = timed(work)
             peak_after = matmul_gflops()
