@@ -312,7 +312,7 @@ OPENAI_FLAGS = ("base_url", "model", "api_key_env", "timeout_s", "max_retries")
 VLLM_FLAGS = ("dtype",)
 CTRANSLATE2_FLAGS = ("compute_type", "device")
 # augir.params.RuntimeParams: speed, not identity
-RUNTIME_FLAGS = ("batch_size", "sort_by_length", "threads", "prefix_cache", "executor")
+RUNTIME_FLAGS = ("batch_size", "sort_by_length", "threads", "prefix_cache", "prefill_tokens", "executor")
 RUNTIME_OPENAI_FLAGS = ("concurrency", "cache_prompt")
 RUNTIME_VLLM_FLAGS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "enable_prefix_caching")
 RUNTIME_RAY_FLAGS = ("address", "num_actors", "num_cpus_per_actor", "max_restarts", "max_task_retries",
@@ -365,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--threads", type=int, help="runtime: torch CPU threads")
     augment.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=None,
                          help="runtime: compute each strategy's shared prompt prefix once (transformers)")
+    augment.add_argument("--prefill-tokens", type=int,
+                         help="runtime: prompt tokens read per forward pass (transformers; speed, not output)")
     augment.add_argument("--max-repeats", type=int, help="clean-up: a query kept for this many passages is dropped after")
     augment.add_argument("--max-passage-words", type=int, help="passages are cut to this many words in prompts")
     augment.add_argument("--min-chars", type=int, help="clean-up: shorter queries are dropped")

@@ -145,10 +145,14 @@ class RuntimeParams(_Strict):
     and no shard fingerprint includes them, so changing one (or moving to a bigger machine) regenerates nothing.
     They are recorded in metrics/augment.json. Batch-invariance is the engine's: see the README."""
 
-    batch_size: Int = Field(16, ge=1)  # augment: prompts per backend call and per resumable shard
+    # augment: prompts per backend call and per resumable shard; the transformers backend decodes them as one pool
+    batch_size: Int = Field(32, ge=1)
     sort_by_length: bool = True  # augment: batches of prompts of similar length (less padding); false: passage order
     threads: Int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default (one per core)
     prefix_cache: bool = True  # transformers: compute each strategy's shared prefix once and reuse its KV cache
+    # transformers: prompt tokens (padding included, shared prefix excluded) read per forward pass; a batch's
+    # prompts are read in chunks of similar length within it, then decoded together
+    prefill_tokens: Int = Field(1024, ge=1)
     # train: data-parallel processes (torchrun, one per GPU; gloo on CPUs). train.batch_size stays the global batch,
     # split across them, with in-batch negatives gathered from all: the model is a single process's, within float
     # tolerance (tests/training/test_distributed.py)

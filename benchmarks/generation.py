@@ -1,8 +1,10 @@
 """Generation engines on the prompts augir builds, alternating paired runs (A B C A B C ...) in one process.
 
 Engines, all greedy with the default generator (SmolLM2-135M, params.yaml's augment settings, SciFact passages):
-- `today`: augir's transformers path as it was, every prompt computed whole (runtime.prefix_cache: false);
-- `prefix`: the shared instruction + few-shot prefix computed once, its KV cache reused, batches in passage order;
+- `today`: augir's transformers path as it was when the speed issue was filed, kept here as it was: every prompt
+  computed whole, batches of 16 in passage order, left-padded, one `model.generate` per batch;
+- `prefix`: augir's backend, the shared instruction + few-shot prefix computed once, batches in passage order, each
+  batch read in chunks of similar length (runtime.prefill_tokens) and decoded as one pool that drops stopped rows;
 - `sorted`: augir's default path, `prefix` with batches cut from the prompts sorted by length (runtime.sort_by_length),
   queries compared passage by passage;
 - `bare`: a plain batched `model.generate` loop over the whole prompts, no augir code (the engine's own call);
@@ -31,17 +33,40 @@ import yaml
 from augir.augmentation.augment import PromptBuilder, by_prompt_length, choose_passages, plan_jobs, sampling_of
 from augir.augmentation.backends.transformers_backend import TransformersBackend
 from augir.augmentation.prompts import Prompt
-from augir.params import AugmentParams
+from augir.params import AugmentParams, RuntimeParams
 
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
 RESULTS = Path(__file__).with_name("results")
+TODAY_BATCH_SIZE = 16  # augment.batch_size when the speed issue was filed
+
+
+def default_runtime() -> RuntimeParams:
+    return RuntimeParams(**yaml.safe_load((REPO / "params.yaml").read_text())["runtime"])
 
 
 def default_params(dataset: str) -> AugmentParams:
     """The default run's augment params (params.yaml), for another dataset."""
     values = yaml.safe_load((REPO / "params.yaml").read_text())["augment"]
     return AugmentParams(**{**values, "dataset": dataset})
+
+
+def today_generate(backend: TransformersBackend, prompts: list[Prompt], max_new_tokens: int) -> list[str]:
+    """The transformers path before the speed work, frozen as the baseline: whole prompts, 16 a batch, generate."""
+    import torch
+
+    tokenizer, model, pad = backend.generator.tokenizer, backend.generator.model, backend.generator.tokenizer.pad_token_id
+    texts = []
+    for start in range(0, len(prompts), TODAY_BATCH_SIZE):
+        rows = [tokenizer(p.text)["input_ids"] for p in prompts[start : start + TODAY_BATCH_SIZE]]
+        width = max(len(row) for row in rows)
+        with torch.inference_mode():
+            output = model.generate(input_ids=torch.tensor([[pad] * (width - len(r)) + r for r in rows]),
+                                    attention_mask=torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows]),
+                                    max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                                    eos_token_id=backend.generator.stop_token_ids)
+        texts += tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+    return texts
 
 
 def bare_generate(backend: TransformersBackend, prompts: list[Prompt], batch_size: int, max_new_tokens: int) -> list[str]:
@@ -86,7 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passages", type=int, default=16)
     parser.add_argument("--pairs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=default_runtime().batch_size,
+                        help="augir's engines (default: runtime.batch_size); `today` keeps 16")
     parser.add_argument("--engines", default="today,prefix,bare")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--dataset", default="scifact", help="scifact (../shared/datasets) or semanlink (the default run's)")
@@ -112,7 +138,7 @@ def main() -> None:
     position = {job.query_id: index for index, job in enumerate(jobs)}
     sorted_order = [position[job.query_id] for job in by_prompt_length(jobs, builder)]
     started = time.perf_counter()
-    backend = TransformersBackend.load(params.generator)
+    backend = TransformersBackend.load(params.generator, prefill_tokens=default_runtime().prefill_tokens)
     load_seconds = time.perf_counter() - started
     tokenizer = backend.generator.tokenizer
     prompt_tokens = sum(len(tokenizer(p.text)["input_ids"]) for p in prompts)
@@ -137,7 +163,9 @@ def main() -> None:
     for pair in range(args.pairs):
         for engine in engines:
             started, cpu_started = time.perf_counter(), time.process_time()
-            if engine == "bare":
+            if engine == "today":
+                texts, counts = today_generate(backend, prompts, params.max_new_tokens), {}
+            elif engine == "bare":
                 texts, counts = bare_generate(backend, prompts, args.batch_size, params.max_new_tokens), {}
             elif engine == "ct2-bare":
                 texts, counts = ct2_bare_generate(ct2["float32"], prompts, args.batch_size, params.max_new_tokens), {}
@@ -189,7 +217,8 @@ def main() -> None:
         summary["today_over_bare_cpu_speed_median"] = round(
             statistics.median(b["cpu_seconds"] / r["cpu_seconds"] for r, b in pairs), 3)
     result = {
-        "dataset": args.dataset, "passages": len(prompts), "batch_size": args.batch_size, "pairs": args.pairs, "generator": params.generator,
+        "dataset": args.dataset, "passages": len(prompts), "batch_size": args.batch_size,
+        "today_batch_size": TODAY_BATCH_SIZE, "prefill_tokens": backend.prefill_tokens, "pairs": args.pairs, "generator": params.generator,
         "prompt_tokens": prompt_tokens,
         "prefix_tokens": len(tokenizer(prompts[0].prefix)["input_ids"]) if prompts[0].prefix else 0,
         "load_seconds": round(load_seconds, 2),

@@ -15,6 +15,7 @@ KNOBS = {
     "sort_by_length": False,
     "threads": 1,
     "prefix_cache": False,
+    "prefill_tokens": 1,
     "openai": {"concurrency": 9, "cache_prompt": True},
     "vllm": {"tensor_parallel_size": 2, "data_parallel_size": 2, "gpu_memory_utilization": 0.5,
              "enable_prefix_caching": False},
@@ -49,7 +50,8 @@ def test_runtime_knobs_leave_augment_up_to_date_and_its_output_unchanged(tmp_pat
     # The greedy transformers engine on CPU: one prompt per batch in passage order, no prefix cache, one thread,
     # same bytes.
     _write(repo, {**params, "runtime": {**params["runtime"], "batch_size": 1, "sort_by_length": False,
-                                        "prefix_cache": False, "threads": 1}})
+                                        "prefix_cache": False, "threads": 1,
+                                        "prefill_tokens": 1}})
     run([sys.executable, "-m", "dvc", "repro", "--force", "augment"], repo)
     for name, content in before.items():
         assert (repo / "data" / "augmented" / name).read_bytes() == content, name

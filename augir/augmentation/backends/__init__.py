@@ -50,4 +50,5 @@ def make_backend(params: AugmentParams, runtime: RuntimeParams | None = None) ->
         import torch
 
         torch.set_num_threads(runtime.threads)
-    return TransformersBackend.load(params.generator, reuse_prefix=runtime.prefix_cache)
+    return TransformersBackend.load(params.generator, reuse_prefix=runtime.prefix_cache,
+                                    prefill_tokens=runtime.prefill_tokens)

@@ -5,6 +5,8 @@ three quarters of its tokens). The backend runs the model over that prefix once,
 each batch reads only the passages: rows are laid out as [prefix][padding][passage] with the padding masked, so
 positions and attention are those of the whole prompt. Reuse happens only where the prefix's token ids are exactly
 the first ids of the whole prompt (tokenizers may merge across the boundary); other prompts go the plain way.
+A call's prompts are read in chunks of similar length and decoded as one pool that drops rows as they stop
+(`pooled_decoding`): the tokens are those of `model.generate` on the same rows.
 
 Sampling is seeded per prompt, not per batch: each row draws Gumbel noise from its own generator, and
 argmax(logits / T + Gumbel) is an exact sample from softmax(logits / T). A passage therefore gets the same
@@ -13,7 +15,6 @@ query whatever else is in its batch, which keeps small runs equal to the start o
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from augir.augmentation.prompts import Prompt
 
 
 class SeededGumbelSampler:
-    """A logits processor that turns greedy search into sampling with one random generator per row."""
+    """Chooses each row's next token by sampling, with one random generator per row (`rows`: the live rows)."""
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
         import torch
@@ -32,16 +33,16 @@ class SeededGumbelSampler:
         self.temperature = temperature
         self.top_p = top_p
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def __call__(self, logits: Any, rows: Any) -> Any:
         import torch
 
-        scores = scores.float() / self.temperature
+        scores = logits.float() / self.temperature
         if self.top_p < 1.0:
             scores = _top_p_filtered(scores, self.top_p)
         noise = torch.stack(
-            [torch.rand(scores.shape[1], generator=generator) for generator in self.generators]
+            [torch.rand(scores.shape[1], generator=self.generators[row]) for row in rows.tolist()]
         ).clamp_(min=1e-20, max=1.0 - 1e-7)
-        return scores - torch.log(-torch.log(noise)).to(scores.device)
+        return (scores - torch.log(-torch.log(noise)).to(scores.device)).argmax(-1)
 
 
 def _top_p_filtered(scores: Any, top_p: float) -> Any:
@@ -108,13 +109,15 @@ class PrefixSplit:
 class TransformersBackend(PrefixSplit):
     name = "transformers"
 
-    def __init__(self, generator: Generator, reuse_prefix: bool = True) -> None:
+    def __init__(self, generator: Generator, reuse_prefix: bool = True, prefill_tokens: int = 1024) -> None:
         super().__init__(generator, reuse_prefix)
+        self.prefill_tokens = prefill_tokens
         self.prefixes: dict[str, SharedPrefix] = {}
 
     @classmethod
-    def load(cls, name: str, device: str | None = None, reuse_prefix: bool = True) -> TransformersBackend:
-        return cls(load_generator(name, device), reuse_prefix=reuse_prefix)
+    def load(cls, name: str, device: str | None = None, reuse_prefix: bool = True,
+             prefill_tokens: int = 1024) -> TransformersBackend:
+        return cls(load_generator(name, device), reuse_prefix=reuse_prefix, prefill_tokens=prefill_tokens)
 
     def _prefix(self, text: str) -> SharedPrefix:
         """The prefix's key/value cache over its shared ids (`PrefixSplit.tokenized`), computed on first use."""
@@ -149,40 +152,49 @@ class TransformersBackend(PrefixSplit):
     def _generate(
         self, rests: list[list[int]], shared: SharedPrefix | None, seeds: list[int], sampling: Sampling
     ) -> list[Completion]:
-        """One batch: rows [prefix][padding][rest] (left padding when there is no prefix), generated together."""
+        """Rows sharing one prefix (or none): prefilled in chunks of similar length, decoded as one pool."""
         import torch
-        from transformers import LogitsProcessorList
+
+        from augir.augmentation.backends.pooled_decoding import decode, pool, poolable, prefill
 
         tokenizer, model = self.generator.tokenizer, self.generator.model
         prefix_ids = shared.ids if shared is not None else []
-        width = max(len(rest) for rest in rests)
-        pad = tokenizer.pad_token_id
-        input_ids = [prefix_ids + [pad] * (width - len(rest)) + rest for rest in rests]
-        mask = [[1] * len(prefix_ids) + [0] * (width - len(rest)) + [1] * len(rest) for rest in rests]
-        options: dict[str, Any] = {}
-        if shared is not None:
-            cache = copy.deepcopy(shared.cache)  # generate extends the cache it is given: keep the shared one intact
-            cache.batch_repeat_interleave(len(rests))
-            options["cache"] = cache
-        if sampling.temperature > 0:
-            options["logits_processor"] = LogitsProcessorList(
-                [SeededGumbelSampler(seeds, sampling.temperature, sampling.top_p)]
-            )
-        stop = self.generator.stop_token_ids if sampling.stop_at_newline else [tokenizer.eos_token_id]
+        order = sorted(range(len(rests)), key=lambda i: len(rests[i]))
+        budget = self.prefill_tokens if poolable(model) else len(rests) * max(len(rest) for rest in rests)
+        chunks = prefill_chunks([len(rests[i]) for i in order], budget)
         with torch.inference_mode():
-            output = model.generate(
-                input_ids=torch.tensor(input_ids, device=model.device),
-                attention_mask=torch.tensor(mask, device=model.device),
-                max_new_tokens=sampling.max_new_tokens,
-                do_sample=False,  # sampling, when asked for, is done by the seeded processor above
-                pad_token_id=pad,
-                eos_token_id=stop,
-                **options,
+            prefilled = [
+                prefill(model, [rests[i] for i in order[start:end]], prefix_ids,
+                        shared.cache if shared is not None else None, tokenizer.pad_token_id)
+                for start, end in chunks
+            ]
+            cache, mask, logits = pool(prefilled, room=sampling.max_new_tokens)
+            choose = (SeededGumbelSampler([seeds[i] for i in order], sampling.temperature, sampling.top_p)
+                      if sampling.temperature > 0 else greedy)
+            stop = self.generator.stop_token_ids if sampling.stop_at_newline else [tokenizer.eos_token_id]
+            tokens = decode(model, cache, mask, logits, sampling.max_new_tokens, stop, choose)
+        completions: list[Completion | None] = [None] * len(rests)
+        for row, index in enumerate(order):
+            completions[index] = Completion(
+                tokenizer.decode(tokens[row], skip_special_tokens=True),
+                sum(token != tokenizer.pad_token_id for token in tokens[row]),
+                prompt_tokens=len(prefix_ids) + len(rests[index]),
+                cached_prompt_tokens=len(prefix_ids),
             )
-        new_tokens = output[:, len(input_ids[0]) :]
-        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        counts = (new_tokens != pad).sum(dim=1).tolist()
-        return [
-            Completion(text, int(count), prompt_tokens=len(prefix_ids) + len(rest), cached_prompt_tokens=len(prefix_ids))
-            for text, count, rest in zip(texts, counts, rests)
-        ]
+        return [c for c in completions if c is not None]
+
+
+def greedy(logits: Any, rows: Any) -> Any:
+    return logits.argmax(-1)
+
+
+def prefill_chunks(lengths: list[int], budget: int) -> list[tuple[int, int]]:
+    """(start, end) of consecutive rows, ordered by length, read together: as many as fit `budget` tokens, padding
+    included (at least one)."""
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    for end in range(1, len(lengths) + 1):
+        if end - start > 1 and (end - start) * max(lengths[start:end]) > budget:
+            chunks.append((start, end - 1))
+            start = end - 1
+    return chunks + [(start, len(lengths))] if lengths else chunks
