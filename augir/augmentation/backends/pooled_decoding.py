@@ -60,9 +60,14 @@ class RoomyLayer(DynamicLayer):
         self.keys, self.values = self.buffers[0][:, :, :used], self.buffers[1][:, :, :used]
 
 
+def keeps_all_keys(cache: Any) -> bool:
+    """Whether every layer of `cache` is a plain DynamicLayer (no sliding window), so its rows can be widened."""
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
 def poolable(model: Any) -> bool:
-    """Whether every layer of the model's cache keeps all keys (a plain DynamicLayer), so chunks can be pooled."""
-    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+    """Whether the model's cache keeps all keys, so chunks can be pooled."""
+    return keeps_all_keys(DynamicCache(config=model.config))
 
 
 @dataclass
@@ -100,31 +105,33 @@ def pool(chunks: list[Chunk], room: int) -> tuple[DynamicCache, Any, Any]:
     A lone chunk whose cache is not all plain layers (`poolable`) is decoded in its own cache."""
     import torch
 
-    if len(chunks) == 1 and not all(type(layer) is DynamicLayer for layer in chunks[0].cache.layers):
+    if len(chunks) == 1 and not keeps_all_keys(chunks[0].cache):
         return chunks[0].cache, chunks[0].mask, chunks[0].logits
 
     prefix = chunks[0].prefix_length
     width = max(chunk.mask.shape[1] for chunk in chunks)
     rows = sum(chunk.mask.shape[0] for chunk in chunks)
+    # Each chunk's rows in the pool: (first row, row count, first column of its rest after the widened padding)
+    places, start = [], 0
+    for chunk in chunks:
+        places.append((start, chunk.mask.shape[0], prefix + width - chunk.mask.shape[1]))
+        start += chunk.mask.shape[0]
     mask = chunks[0].mask.new_zeros((rows, width))
+    for chunk, (first, n, rest) in zip(chunks, places):
+        mask[first : first + n, :prefix] = chunk.mask[:, :prefix]
+        mask[first : first + n, rest:] = chunk.mask[:, prefix:]
     layers = []
     for layer in range(len(chunks[0].cache.layers)):
-        first = chunks[0].cache.layers[layer].keys
-        heads, dims = first.shape[1], first.shape[3]
-        keys = first.new_zeros((rows, heads, width + room, dims))
-        values = first.new_zeros((rows, heads, width + room, dims))
-        start = 0
-        for chunk in chunks:
-            n, own = chunk.mask.shape
-            gap = width - own  # added padding, between the prefix and the rest
-            for buffer, source in ((keys, chunk.cache.layers[layer].keys), (values, chunk.cache.layers[layer].values)):
-                buffer[start : start + n, :, :prefix] = source[:, :, :prefix]
-                buffer[start : start + n, :, prefix + gap : width] = source[:, :, prefix:]
-            if layer == 0:
-                mask[start : start + n, :prefix] = chunk.mask[:, :prefix]
-                mask[start : start + n, prefix + gap :] = chunk.mask[:, prefix:]
-            start += n
-        layers.append(RoomyLayer(keys, values, width))
+        pooled = []
+        for name in ("keys", "values"):
+            like = getattr(chunks[0].cache.layers[layer], name)  # [rows, heads, tokens, dims], the model's dtype
+            buffer = like.new_zeros((rows, like.shape[1], width + room, like.shape[3]))
+            for chunk, (first, n, rest) in zip(chunks, places):
+                source = getattr(chunk.cache.layers[layer], name)
+                buffer[first : first + n, :, :prefix] = source[:, :, :prefix]
+                buffer[first : first + n, :, rest:width] = source[:, :, prefix:]
+            pooled.append(buffer)
+        layers.append(RoomyLayer(pooled[0], pooled[1], width))
     cache = chunks[0].cache  # of the model's cache type; its layers are replaced by the pooled ones
     cache.layers = layers
     return cache, mask, torch.cat([chunk.logits for chunk in chunks])
