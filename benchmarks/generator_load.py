@@ -1,5 +1,5 @@
 """What the converted-weights cache saves: loading a built-in GGUF generator converted at the load against read
-from the cache (augir.augmentation.weights_cache).
+from the cache (augir.weights_cache).
 
 Each load runs in a fresh process, as every `dvc repro` stage does, and the two kinds alternate (cold warm cold
 warm ...): a cold load gets an empty cache folder, a warm one a folder a cold load filled. Reports the seconds of

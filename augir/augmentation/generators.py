@@ -93,7 +93,7 @@ def _unknown_generator(name: str) -> AugirError:
 def transformers_folder(name: str) -> Path:
     """A folder with the generator in transformers' layout, for engines that convert from one (CTranslate2): a
     built-in GGUF's converted copy in the weights cache, a local folder, or a hub id's downloaded snapshot."""
-    from augir.augmentation.weights_cache import CACHE_ENV, converted_weights
+    from augir.weights_cache import CACHE_ENV, converted_weights
 
     if name in BUILTIN_GENERATORS:
         folder, filename = gguf_location(name)
@@ -128,7 +128,7 @@ def _load_folder(source: str) -> tuple[Any, Any]:
 
 
 def load_generator(name: str, device: str | None = None) -> Generator:
-    from augir.augmentation.weights_cache import converted_weights
+    from augir.weights_cache import converted_weights
 
     try:
         if name in BUILTIN_GENERATORS:

@@ -2,14 +2,20 @@
 
 sentence-transformers' own `backend="onnx"` needs optimum-onnx, whose releases pin transformers below the version
 augir is locked to; so the transformer is exported by torch's own exporter (`torch.onnx.export`, the
-torch.export-based one, batch and length dynamic) into a temporary folder, for `onnx-int8` quantized by ONNX
-Runtime's dynamic quantization (int8 weights, activations quantized per batch), and run by an `InferenceSession`
-in place of the torch module. Tokenization, prompts, batching, pooling and normalization stay the library's.
+torch.export-based one, batch and length dynamic), for `onnx-int8` quantized by ONNX Runtime's dynamic
+quantization (int8 weights, activations quantized per batch), and run by an `InferenceSession` in place of the
+torch module. Tokenization, prompts, batching, pooling and normalization stay the library's.
+
+The export costs about 4 s of every load of the default run's MiniLM-L2 here (benchmarks/encoder_load.py), so it
+is kept in the weights cache (augir.weights_cache) under a hash of the transformer's config and tensors and of the
+exporting libraries' versions: encode and evaluate (and a grid's cells evaluating the same model) export it once.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,9 @@ import torch
 
 from augir.errors import AugirError
 from augir.retrieval.encoders import example_inputs, transformer_module
+from augir.weights_cache import cached_conversion, library_versions, module_digest
+
+EXPORTERS = ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")  # their versions are part of the key
 
 
 def _onnxruntime() -> Any:
@@ -68,16 +77,37 @@ def use_onnx(encoder: Any, *, int8: bool = False) -> Any:
     ort = _onnxruntime()
     transformer = transformer_module(encoder, "onnx")
     config = transformer.model.config
-    with tempfile.TemporaryDirectory(prefix="augir-onnx-") as folder:
-        path, names = export_onnx(transformer, Path(folder))
-        if int8:
-            path = quantize_int8(path)
+    names = list(example_inputs(transformer))
+    with onnx_files(transformer, int8=int8) as path:
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         operators = _operators(path)
     transformer.model = OnnxModel(session, config, names, operators)
     return encoder
+
+
+@contextmanager
+def onnx_files(transformer: Any, *, int8: bool) -> Iterator[Path]:
+    """The transformer's ONNX file (quantized if `int8`): from the weights cache, exported into it on first use, or,
+    with the cache off, exported into a temporary folder that lasts as long as the `with` block."""
+    file_name = "model_int8.onnx" if int8 else "model.onnx"
+
+    def write(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        path, _ = export_onnx(transformer, folder)
+        if int8:
+            quantize_int8(path)
+
+    key = {"model": module_digest(transformer.model), "inputs": list(example_inputs(transformer)), "int8": int8,
+           "versions": library_versions(EXPORTERS)}
+    cached = cached_conversion("onnx", key, write)
+    if cached is not None:
+        yield cached / file_name
+        return
+    with tempfile.TemporaryDirectory(prefix="augir-onnx-") as scratch:
+        write(Path(scratch) / "model")
+        yield Path(scratch) / "model" / file_name
 
 
 def _operators(path: Path) -> frozenset[str]:

@@ -11,7 +11,7 @@ from augir.augmentation.augment import PromptBuilder, choose_passages, plan_jobs
 from augir.augmentation.backends import Sampling, make_backend  # noqa: E402
 from augir.augmentation.backends.ctranslate2_backend import CTranslate2Backend  # noqa: E402
 from augir.augmentation.backends.transformers_backend import TransformersBackend  # noqa: E402
-from augir.augmentation.weights_cache import CACHE_ENV  # noqa: E402
+from augir.weights_cache import CACHE_ENV  # noqa: E402
 from augir.params import AugmentParams, RuntimeParams  # noqa: E402
 
 

@@ -1,17 +1,41 @@
 """`encode.backend: onnx | onnx-int8`: the retriever exported to ONNX gives torch's embeddings and metrics; int8 is
-quantized and close."""
+quantized and close; the export is kept in the weights cache, once per model."""
 
 import numpy as np
 import pytest
 
+from augir.retrieval import onnx
 from augir.retrieval.encoders import load_encoder
 from augir.retrieval.evaluate import evaluate_model
 from augir.retrieval.index import EMBEDDINGS_FILE, index_corpus
+from augir.weights_cache import CACHE_ENV, SOURCE_FILE
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")  # torch's torch.export-based ONNX exporter
 
 TEXTS = ["Plants turn light into sugar.", "Iron oxide forms when iron reacts with oxygen and water, slowly.", "moon"]
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    """A weights cache of the test's own: every test exports (or finds) what it needs there, never in ~/.cache."""
+    folder = tmp_path / "weights-cache"
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder
+
+
+@pytest.fixture
+def exports(monkeypatch) -> list[str]:
+    """Counts the ONNX exports."""
+    calls: list[str] = []
+    export = onnx.export_onnx
+
+    def counting(transformer, folder):
+        calls.append(folder.name)
+        return export(transformer, folder)
+
+    monkeypatch.setattr(onnx, "export_onnx", counting)
+    return calls
 
 
 def _embeddings(encoder, encode: str) -> np.ndarray:
@@ -51,3 +75,51 @@ def test_onnx_int8_runs_quantized_matrix_products_and_stays_close(tiny_encoder_d
     got = _embeddings(int8_encoder, "encode_document")
     assert not np.array_equal(got, expected)
     assert (got * expected).sum(axis=1).min() > 0.9
+
+
+def test_the_export_is_kept_and_the_next_load_reads_it(tiny_encoder_dir, cache_dir, exports):
+    expected = _embeddings(load_encoder(str(tiny_encoder_dir)), "encode_document")
+    first = load_encoder(str(tiny_encoder_dir), backend="onnx")
+    second = load_encoder(str(tiny_encoder_dir), backend="onnx")
+    assert len(exports) == 1
+    (entry,) = (cache_dir / "onnx").iterdir()
+    assert (entry / SOURCE_FILE).is_file() and (entry / "model.onnx").is_file()
+    for encoder in (first, second):
+        assert np.abs(_embeddings(encoder, "encode_document") - expected).max() < 1e-4
+    load_encoder(str(tiny_encoder_dir), backend="onnx-int8")  # quantized: an entry of its own
+    assert len(exports) == 2 and len(list((cache_dir / "onnx").iterdir())) == 2
+
+
+def test_other_weights_are_exported_again_not_read_from_the_cache(tiny_encoder_dir, cache_dir, exports):
+    import copy
+
+    import torch
+
+    load_encoder(str(tiny_encoder_dir), backend="onnx")
+    changed = load_encoder(str(tiny_encoder_dir))  # the same config and path: only the tensors tell them apart
+    with torch.no_grad():
+        changed[0].model.encoder.layer[0].output.dense.bias[0] += 0.5  # one number of one tensor
+    expected = _embeddings(copy.deepcopy(changed), "encode_document")
+    onnx.use_onnx(changed)
+    assert len(exports) == 2 and len(list((cache_dir / "onnx").iterdir())) == 2
+    assert np.abs(_embeddings(changed, "encode_document") - expected).max() < 1e-4
+
+
+def test_the_same_weights_read_from_another_folder_find_the_export(tiny_encoder_dir, tmp_path, exports):
+    import shutil
+
+    shutil.copytree(tiny_encoder_dir, tmp_path / "copy")
+    load_encoder(str(tiny_encoder_dir), backend="onnx")
+    load_encoder(str(tmp_path / "copy"), backend="onnx")
+    assert len(exports) == 1  # the key is the content, not the path (dvc exp runs in temporary copies)
+
+
+def test_with_the_cache_off_it_exports_at_every_load_and_keeps_nothing(tiny_encoder_dir, tmp_path, monkeypatch,
+                                                                          exports):
+    monkeypatch.setenv(CACHE_ENV, "off")
+    monkeypatch.setattr(onnx.tempfile, "tempdir", str(tmp_path))  # where the scratch export goes
+    for _ in range(2):
+        encoder = load_encoder(str(tiny_encoder_dir), backend="onnx")
+    assert len(exports) == 2 and list(tmp_path.iterdir()) == []
+    expected = _embeddings(load_encoder(str(tiny_encoder_dir)), "encode_document")
+    assert np.abs(_embeddings(encoder, "encode_document") - expected).max() < 1e-4

@@ -1,4 +1,5 @@
-"""`encode.backend: openvino`: the same retriever run by OpenVINO gives torch's embeddings, rankings and metrics."""
+"""`encode.backend: openvino`: the same retriever run by OpenVINO gives torch's embeddings, rankings and metrics; the
+converted model is kept in the weights cache, once per model."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,18 @@ import pytest
 from augir.errors import AugirError
 from augir.retrieval.encoders import load_encoder
 from augir.retrieval.evaluate import evaluate_model
+from augir.weights_cache import CACHE_ENV, SOURCE_FILE
 
-pytest.importorskip("openvino")
+openvino = pytest.importorskip("openvino")
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    """A weights cache of the test's own, never ~/.cache."""
+    folder = tmp_path / "weights-cache"
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder
+
 
 TEXTS = ["Plants turn light into sugar.", "Iron oxide forms when iron reacts with oxygen and water, slowly.", "moon"]
 
@@ -33,3 +44,16 @@ def test_openvino_metrics_equal_torch(tiny_encoder_dir, tiny_dataset):
 def test_an_unknown_backend_names_the_param(tiny_encoder_dir):
     with pytest.raises(AugirError, match="^encode.backend: unknown backend 'tensorrt'"):
         load_encoder(str(tiny_encoder_dir), backend="tensorrt")
+
+
+def test_the_converted_model_is_kept_and_the_next_load_reads_it(tiny_encoder_dir, cache_dir, monkeypatch):
+    conversions = []
+    convert = openvino.convert_model
+    monkeypatch.setattr(openvino, "convert_model", lambda *args, **kwargs: conversions.append(1) or convert(*args, **kwargs))
+    expected = load_encoder(str(tiny_encoder_dir)).encode_document(TEXTS, normalize_embeddings=True)
+    for _ in range(2):
+        encoder = load_encoder(str(tiny_encoder_dir), backend="openvino")
+        assert np.abs(encoder.encode_document(TEXTS, normalize_embeddings=True) - expected).max() < 1e-4
+    assert len(conversions) == 1  # the second load read the cache
+    (entry,) = (cache_dir / "openvino").iterdir()
+    assert (entry / SOURCE_FILE).is_file() and (entry / "model.xml").is_file()

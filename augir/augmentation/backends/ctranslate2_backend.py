@@ -32,7 +32,7 @@ CTRANSLATE2_LIBRARIES = ("ctranslate2", "transformers")
 
 def converted_model(folder: Path) -> Path:
     """The CTranslate2 copy of a transformers model folder, converted on first use and kept in the weights cache."""
-    from augir.augmentation.weights_cache import (
+    from augir.weights_cache import (
         CACHE_ENV, SOURCE_FILE, cache_root, folder_digest, keep, library_versions,
     )
 

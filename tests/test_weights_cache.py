@@ -3,7 +3,9 @@ import importlib.util
 import pytest
 
 from augir.augmentation.generators import BUILTIN_GENERATORS, load_generator
-from augir.augmentation.weights_cache import CACHE_ENV, SOURCE_FILE, cache_root, conversion_key, converted_weights
+from augir.weights_cache import (
+    CACHE_ENV, SOURCE_FILE, cache_root, cached_conversion, conversion_key, converted_weights, module_digest,
+)
 
 
 def _same_tensors(first, second) -> bool:
@@ -121,3 +123,60 @@ def test_smollm2_read_from_the_cache_is_the_converted_model_and_writes_the_same_
     sampling = Sampling(max_new_tokens=12)
     expected = [c.text for c in TransformersBackend(converted).complete(prompts, [0, 1], sampling)]
     assert [c.text for c in TransformersBackend(cached).complete(prompts, [0, 1], sampling)] == expected
+
+
+def test_module_digest_changes_with_one_number_of_one_tensor_or_with_the_config(tiny_generator):
+    import copy
+
+    import torch
+
+    model = tiny_generator.model
+    assert module_digest(copy.deepcopy(model)) == module_digest(model)
+    nudged = copy.deepcopy(model)
+    with torch.no_grad():
+        weight = nudged.lm_head.weight
+        weight[0, 0] = torch.nextafter(weight[0, 0], torch.tensor(1.0))  # one float32 step
+    assert module_digest(nudged) != module_digest(model)
+    configured = copy.deepcopy(model)
+    configured.config.rms_norm_eps *= 2
+    assert module_digest(configured) != module_digest(model)
+
+
+def _write_marker(calls: list):
+    def write(folder):
+        calls.append(folder.name)
+        folder.mkdir()
+        (folder / "weights").write_text("converted")
+
+    return write
+
+
+def test_a_conversion_is_made_once_per_key_and_found_after(cache_dir):
+    calls: list[str] = []
+    first = cached_conversion("kind", {"model": "a"}, _write_marker(calls))
+    again = cached_conversion("kind", {"model": "a"}, _write_marker(calls))
+    other = cached_conversion("kind", {"model": "b"}, _write_marker(calls))
+    assert first == again != other and len(calls) == 2
+    assert first.parent == cache_dir / "kind" and (first / "weights").read_text() == "converted"
+    assert (first / SOURCE_FILE).is_file()
+
+
+def test_a_conversion_that_fails_leaves_no_entry_behind(cache_dir):
+    def write(folder):
+        folder.mkdir()
+        (folder / "half-written").write_text("")
+        raise RuntimeError("converter failed")
+
+    with pytest.raises(RuntimeError, match="converter failed"):
+        cached_conversion("kind", {"model": "a"}, write)
+    assert list((cache_dir / "kind").iterdir()) == []
+
+
+def test_a_cache_that_cannot_be_written_warns_and_the_caller_converts_itself(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(not_a_folder))
+    with pytest.warns(UserWarning, match=f"^{CACHE_ENV}: could not keep the kind conversion"):
+        assert cached_conversion("kind", {"model": "a"}, _write_marker([])) is None
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert cached_conversion("kind", {"model": "a"}, _write_marker([])) is None

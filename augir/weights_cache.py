@@ -1,11 +1,15 @@
-"""Converted GGUF weights, kept on disk so that only the first load pays for the conversion.
+"""Converted weights, kept on disk so that only the first load pays for the conversion.
 
 transformers de-quantizes a GGUF file at every load (SmolLM2-135M: about 26 s here, Gemma 3 270M: about 74 s);
 the float32 model it makes loads from a saved folder in under a second. The folder is content-addressed: its
 name is a hash of the GGUF file's bytes and of the versions of the libraries that convert it, so a new model file
 or a new transformers gets a new folder and an old one is never read by mistake. It lives outside the repository
 (`AUGIR_CACHE_DIR`, else `$XDG_CACHE_HOME/augir`, else `~/.cache/augir`; `AUGIR_CACHE_DIR=off` turns it off)
-and is a speed knob only: the weights are the same tensors, bit for bit (tests/augmentation/test_weights_cache.py).
+and is a speed knob only: the weights are the same tensors, bit for bit (tests/test_weights_cache.py).
+
+The same cache keeps the other conversions augir makes at load time, each under a folder named by a hash of what
+it converts and of the converting libraries' versions: CTranslate2 models (augment.backend ctranslate2), and the
+retriever exported to ONNX or OpenVINO for `encode.backend` (`cached_conversion`, keyed by `module_digest`).
 """
 
 from __future__ import annotations
@@ -73,6 +77,40 @@ def folder_digest(folder: Path) -> str:
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         digest.update(_file_sha256(path).digest())
     return digest.hexdigest()
+
+
+def module_digest(model: Any) -> str:
+    """A hash of a torch module's config and of every tensor of its state: names, dtypes, shapes and bytes."""
+    import torch
+
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None:
+        settings = {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}  # content, not where it was read
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_conversion(kind: str, key_parts: dict[str, Any], write: Callable[[Path], None]) -> Path | None:
+    """The folder `kind/<hash of key_parts>` in the cache, made by `write(folder)` on the first call, or None when
+    the cache is off or cannot be written (a warning says why): then the caller converts into a folder of its own."""
+    root = cache_root()
+    if root is None:
+        return None
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:32]
+    target = root / kind / key
+    if (target / SOURCE_FILE).is_file():
+        return target
+    try:
+        keep(target, write, key_parts)
+    except OSError as error:
+        warnings.warn(f"{CACHE_ENV}: could not keep the {kind} conversion under {target.parent} "
+                      f"({first_line(error)}); the next load converts it again", stacklevel=2)
+        return None
+    return target
 
 
 def keep(target: Path, write: Callable[[Path], None], record: dict[str, Any]) -> None:
