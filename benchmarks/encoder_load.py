@@ -16,11 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from fresh_process import run_in_fresh_process  # benchmarks/ is the script's folder, on sys.path
 
 RESULTS = Path(__file__).with_name("results")
 TEXTS = ["Plants turn light into sugar.", "Iron oxide forms when iron reacts with oxygen and water.", "moon"]
@@ -37,15 +37,7 @@ def one_load(model: str, backend: str) -> None:
 
 
 def run_child(model: str, backend: str, cache: Path) -> dict:
-    env = {**os.environ, "AUGIR_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", "--model", model, "--backends", backend], env=env,
-                          capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{backend} load of {model} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process_seconds"] = round(time.perf_counter() - started, 2)
-    return result
+    return run_in_fresh_process(__file__, ["--model", model, "--backends", backend], cache, f"{backend} load of {model}")
 
 
 def largest_difference(first: list[list[float]], second: list[list[float]]) -> float:
