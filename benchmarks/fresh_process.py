@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def run_in_fresh_process(script: str, args: list[str], cache: Path, what: str) -> dict:
-    """`script --child *args` with the weights cache at `cache`: its last stdout line (JSON) and the process's seconds."""
+    """`script --child *args` with the weights cache at `cache`: its last stdout line (JSON), the process's seconds."""
     env = {**os.environ, "AUGIR_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started = time.perf_counter()
     done = subprocess.run([sys.executable, script, "--child", *args], env=env, capture_output=True, text=True)

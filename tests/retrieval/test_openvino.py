@@ -49,7 +49,8 @@ def test_an_unknown_backend_names_the_param(tiny_encoder_dir):
 def test_the_converted_model_is_kept_and_the_next_load_reads_it(tiny_encoder_dir, cache_dir, monkeypatch):
     conversions = []
     convert = openvino.convert_model
-    monkeypatch.setattr(openvino, "convert_model", lambda *args, **kwargs: conversions.append(1) or convert(*args, **kwargs))
+    monkeypatch.setattr(openvino, "convert_model",
+                        lambda *args, **kwargs: conversions.append(1) or convert(*args, **kwargs))
     expected = load_encoder(str(tiny_encoder_dir)).encode_document(TEXTS, normalize_embeddings=True)
     for _ in range(2):
         encoder = load_encoder(str(tiny_encoder_dir), backend="openvino")
