@@ -106,3 +106,14 @@ def test_a_cache_that_is_off_is_a_one_line_error(generator_dir, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, "off")
     with pytest.raises(AugirError, match=f"set {CACHE_ENV} to a writable folder"):
         CTranslate2Backend.load(str(generator_dir))
+
+
+def test_a_cache_that_cannot_be_written_is_a_one_line_error(generator_dir, tmp_path, monkeypatch):
+    from augir.errors import AugirError
+
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(not_a_folder))
+    with pytest.warns(UserWarning, match=f"^{CACHE_ENV}: could not keep the ctranslate2 conversion"):
+        with pytest.raises(AugirError, match=f"could not keep its converted model .* set {CACHE_ENV} to a writable"):
+            CTranslate2Backend.load(str(generator_dir))

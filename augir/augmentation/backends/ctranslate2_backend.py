@@ -16,8 +16,6 @@ augir's resumable shards need, is refused (augment.temperature > 0 is a params e
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +30,25 @@ CTRANSLATE2_LIBRARIES = ("ctranslate2", "transformers")
 
 def converted_model(folder: Path) -> Path:
     """The CTranslate2 copy of a transformers model folder, converted on first use and kept in the weights cache."""
-    from augir.weights_cache import (
-        CACHE_ENV, SOURCE_FILE, cache_root, folder_digest, keep, library_versions,
-    )
+    from augir.weights_cache import CACHE_ENV, cache_root, cached_conversion, folder_digest, library_versions
 
     try:
-        import ctranslate2
         from ctranslate2.converters import TransformersConverter
     except ImportError as error:
         raise AugirError('augment.backend: ctranslate2 needs its extra: pip install -e ".[ctranslate2]"') from error
-    root = cache_root()
-    if root is None:
+    if cache_root() is None:
         raise AugirError(f"augment.backend: ctranslate2 keeps its converted model in the weights cache, which is off: "
                          f"set {CACHE_ENV} to a writable folder")
-    versions = library_versions(CTRANSLATE2_LIBRARIES)
-    key = hashlib.sha256((folder_digest(folder) + json.dumps(versions, sort_keys=True)).encode()).hexdigest()[:32]
-    target = root / "ctranslate2" / key
-    if not (target / SOURCE_FILE).is_file():
-        def convert(partial: Path) -> None:
-            # float32 weights: compute_type quantizes at load, so one conversion serves every compute type
-            TransformersConverter(str(folder), low_cpu_mem_usage=True).convert(str(partial), force=True)
 
-        keep(target, convert, {"source": str(folder), "ctranslate2": ctranslate2.__version__, "versions": versions})
+    def convert(partial: Path) -> None:
+        # float32 weights: compute_type quantizes at load, so one conversion serves every compute type
+        TransformersConverter(str(folder), low_cpu_mem_usage=True).convert(str(partial), force=True)
+
+    key = {"source": folder_digest(folder), "versions": library_versions(CTRANSLATE2_LIBRARIES)}
+    target = cached_conversion("ctranslate2", key, convert)
+    if target is None:  # cached_conversion has warned why
+        raise AugirError(f"augment.backend: ctranslate2 could not keep its converted model in the weights cache: "
+                         f"set {CACHE_ENV} to a writable folder")
     return target
 
 
