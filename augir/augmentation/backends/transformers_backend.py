@@ -173,15 +173,16 @@ class TransformersBackend(PrefixSplit):
                       if sampling.temperature > 0 else greedy)
             stop = self.generator.stop_token_ids if sampling.stop_at_newline else [tokenizer.eos_token_id]
             tokens = decode(model, cache, mask, logits, sampling.max_new_tokens, stop, choose)
-        completions: list[Completion | None] = [None] * len(rests)
-        for row, index in enumerate(order):
-            completions[index] = Completion(
-                tokenizer.decode(tokens[row], skip_special_tokens=True),
-                sum(token != tokenizer.pad_token_id for token in tokens[row]),
+        row_of = {index: row for row, index in enumerate(order)}  # a prompt's row in the pool
+        return [
+            Completion(
+                tokenizer.decode(tokens[row_of[index]], skip_special_tokens=True),
+                sum(token != tokenizer.pad_token_id for token in tokens[row_of[index]]),
                 prompt_tokens=len(prefix_ids) + len(rests[index]),
                 cached_prompt_tokens=len(prefix_ids),
             )
-        return [c for c in completions if c is not None]
+            for index in range(len(rests))
+        ]
 
 
 def greedy(logits: Any, rows: Any) -> Any:
